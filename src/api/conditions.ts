@@ -1,0 +1,37 @@
+/** Condition types (kstatus-compatible) and the reasons the operator sets on them. */
+export const ConditionType = {
+  Ready: "Ready",
+  Synced: "Synced",
+  Reconciling: "Reconciling",
+  Stalled: "Stalled",
+} as const;
+export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
+
+export const Reason = {
+  Provisioned: "Provisioned",
+  Planning: "Planning",
+  AwaitingApproval: "AwaitingApproval",
+  Applying: "Applying",
+  Cloning: "Cloning",
+  WaitingForIP: "WaitingForIP",
+  Queued: "Queued",
+  ApplyFailed: "ApplyFailed",
+  LockTimeout: "LockTimeout",
+  InvalidSpec: "InvalidSpec",
+  ConnectionNotFound: "ConnectionNotFound",
+  SecretNotFound: "SecretNotFound",
+  Deleting: "Deleting",
+  Suspended: "Suspended",
+  UpToDate: "UpToDate",
+  DriftDetected: "DriftDetected",
+} as const;
+export type Reason = (typeof Reason)[keyof typeof Reason];
+
+export interface Condition {
+  type: ConditionType;
+  status: "True" | "False" | "Unknown";
+  reason: Reason;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}

@@ -1,0 +1,232 @@
+import { z } from "zod";
+
+/**
+ * The ProxmoxVM spec: the one source of truth. The CRD's openAPIV3Schema is generated from
+ * these schemas (scripts/generate-crds.ts) and a unit test fails when crds/ is stale.
+ *
+ * Field names mirror the bpg/proxmox provider's `proxmox_virtual_environment_vm` in camelCase so
+ * synthesis maps them one to one. Defaults are left to the provider unless the operator needs one.
+ */
+
+const listMap = (...keys: string[]) => ({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": keys });
+const atomicList = { "x-kubernetes-list-type": "atomic" };
+const setList = { "x-kubernetes-list-type": "set" };
+
+const dnsLabel = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a DNS label: lower-case letters, digits and '-'");
+
+export const SecretKeyRefSchema = z
+  .object({
+    name: dnsLabel.max(253).describe("Name of a Secret in the ProxmoxVM's namespace."),
+    key: z.string().min(1).max(253).describe("Key within the Secret."),
+  })
+  .strict();
+
+const datastoreId = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-zA-Z][a-zA-Z0-9\-_.]*$/, "must be a Proxmox storage ID such as local-lvm");
+
+const nodeName = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/, "must be a Proxmox node name such as pve1");
+
+/** Proxmox VM ids: 100..999999999 (pve-manager's datacenter limits). */
+const vmId = z.int().min(100).max(999_999_999);
+
+export const CloneSchema = z
+  .object({
+    vmId: vmId.describe("VM id of the template to clone."),
+    nodeName: nodeName.optional().describe("Node that holds the template; defaults to the VM's nodeName."),
+    full: z.boolean().optional().describe("Full clone (true, the provider's default) or linked clone."),
+    datastoreId: datastoreId.optional().describe("Target storage for a full clone's disks."),
+  })
+  .strict();
+
+export const CpuSchema = z
+  .object({
+    cores: z.int().min(1).max(1024).optional().describe("Cores per socket (provider default 1)."),
+    sockets: z.int().min(1).max(16).optional().describe("Sockets (provider default 1)."),
+    type: z.string().min(1).max(64).optional().describe("CPU type, e.g. host or x86-64-v2-AES (provider default qemu64)."),
+  })
+  .strict();
+
+export const MemorySchema = z
+  .object({
+    dedicated: z.int().min(16).max(4_194_304).optional().describe("Memory in MiB (provider default 512)."),
+    floating: z.int().min(0).max(4_194_304).optional().describe("Ballooning minimum in MiB; 0 disables ballooning."),
+  })
+  .strict()
+  .meta({
+    "x-kubernetes-validations": [
+      {
+        rule: "!has(self.floating) || !has(self.dedicated) || self.floating <= self.dedicated",
+        message: "memory.floating must not exceed memory.dedicated",
+      },
+    ],
+  });
+
+export const DiskSchema = z
+  .object({
+    interface: z
+      .string()
+      .regex(/^(scsi([0-9]|[12][0-9]|30)|virtio([0-9]|1[0-5])|sata[0-5]|ide[0-3])$/, "must be a disk slot such as scsi0, virtio1, sata0")
+      .describe("Bus and slot, e.g. scsi0; the key that identifies the disk."),
+    datastoreId: datastoreId.optional().describe("Storage for the disk (provider default local-lvm)."),
+    size: z.int().min(1).max(131_072).optional().describe("Size in GiB; can grow, never shrink."),
+    fileFormat: z.enum(["raw", "qcow2", "vmdk"]).optional(),
+    ssd: z.boolean().optional(),
+    discard: z.enum(["on", "ignore"]).optional(),
+    iothread: z.boolean().optional(),
+  })
+  .strict()
+  .meta({
+    "x-kubernetes-validations": [
+      {
+        rule: "!has(oldSelf.size) || !has(self.size) || self.size >= oldSelf.size",
+        message: "a disk's size can grow but never shrink",
+      },
+    ],
+  });
+
+export const NetworkDeviceSchema = z
+  .object({
+    bridge: z.string().min(1).max(64).regex(/^[a-zA-Z][a-zA-Z0-9_.-]*$/, "must be a bridge name such as vmbr0").describe("Host bridge, e.g. vmbr0."),
+    model: z.enum(["virtio", "e1000", "e1000e", "rtl8139", "vmxnet3"]).optional(),
+    vlanId: z.int().min(1).max(4094).optional(),
+    macAddress: z
+      .string()
+      .regex(/^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/, "must be a MAC address such as BC:24:11:00:00:01")
+      .optional(),
+    firewall: z.boolean().optional(),
+    mtu: z.int().min(1).max(65_520).optional(),
+  })
+  .strict();
+
+const ipv4Cidr = z
+  .string()
+  .regex(/^(dhcp|((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)\/([0-9]|[12][0-9]|3[0-2]))$/, "must be dhcp or an IPv4 address with prefix length, e.g. 192.0.2.10/24");
+const ipv4 = z.string().regex(/^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)$/, "must be an IPv4 address");
+
+export const IpConfigSchema = z
+  .object({
+    ipv4: z
+      .object({
+        address: ipv4Cidr.describe("dhcp, or an address with prefix length."),
+        gateway: ipv4.optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export const InitializationSchema = z
+  .object({
+    datastoreId: datastoreId.optional().describe("Storage for the cloud-init drive."),
+    userAccount: z
+      .object({
+        username: z.string().min(1).max(32).regex(/^[a-z_][a-z0-9_-]*$/, "must be a Linux user name").optional(),
+        keys: z
+          .array(z.string().regex(/^(ssh-|ecdsa-|sk-)[A-Za-z0-9@.-]+ [A-Za-z0-9+/=]+( .*)?$/, "must be an OpenSSH public key"))
+          .max(32)
+          .meta(atomicList)
+          .optional(),
+        passwordSecretRef: SecretKeyRefSchema.optional().describe("Secret key holding the user's password; never copied anywhere else."),
+      })
+      .strict()
+      .optional(),
+    ipConfigs: z.array(IpConfigSchema).max(16).meta(atomicList).optional().describe("One entry per network device, in order."),
+    dns: z
+      .object({
+        servers: z.array(ipv4).max(3).meta(atomicList).optional(),
+        domain: z.string().min(1).max(253).optional(),
+      })
+      .strict()
+      .optional(),
+    userDataSecretRef: SecretKeyRefSchema.optional().describe("Secret key holding cloud-init user-data (not yet supported)."),
+  })
+  .strict();
+
+export const AgentSchema = z
+  .object({
+    enabled: z.boolean().optional().describe("Enable the QEMU guest agent (needed to report IP addresses)."),
+    timeout: z
+      .string()
+      .regex(/^([0-9]+(s|m|h))+$/, "must be a duration such as 15m or 90s")
+      .optional()
+      .describe("How long to wait for the agent to report addresses."),
+  })
+  .strict();
+
+const duration = z.string().regex(/^([0-9]+(s|m|h))+$/, "must be a duration such as 30m, 1h or 90s");
+
+export const DriftDetectionSchema = z
+  .object({
+    interval: duration.optional().describe("How often to plan for drift when nothing changed (default 1h)."),
+    mode: z.enum(["Correct", "Report"]).optional().describe("Correct: apply to undo drift; Report: only report it."),
+  })
+  .strict();
+
+export const ProxmoxVMSpecSchema = z
+  .object({
+    connectionRef: z
+      .object({ name: dnsLabel.max(253).describe("A ProxmoxConnection in the same namespace.") })
+      .strict(),
+    nodeName: nodeName.describe("Proxmox node the VM runs on."),
+    vmId: vmId.optional().describe("VM id; chosen by Proxmox when omitted, and fixed once set."),
+    name: z
+      .string()
+      .max(63)
+      .regex(/^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$/, "must be a DNS name")
+      .optional()
+      .describe("VM name in Proxmox; defaults to metadata.name."),
+    description: z.string().max(8192).optional(),
+    tags: z
+      .array(z.string().regex(/^[a-z0-9_][a-z0-9_+.-]*$/, "must be a Proxmox tag: lower-case letters, digits, _ + . -").max(64))
+      .max(32)
+      .meta(setList)
+      .optional(),
+    clone: CloneSchema.describe("The template to clone the VM from.").meta({
+      "x-kubernetes-validations": [{ rule: "self == oldSelf", message: "clone cannot change once the VM exists" }],
+    }),
+    cpu: CpuSchema.optional(),
+    memory: MemorySchema.optional(),
+    disks: z.array(DiskSchema).max(16).meta(listMap("interface")).optional(),
+    networkDevices: z
+      .array(NetworkDeviceSchema)
+      .max(8)
+      .meta(atomicList)
+      .optional()
+      .describe("Network devices in order (net0, net1, ...)."),
+    initialization: InitializationSchema.optional(),
+    agent: AgentSchema.optional(),
+    started: z.boolean().optional().describe("Keep the VM running (provider default true)."),
+    onBoot: z.boolean().optional().describe("Start the VM when its node boots."),
+    protection: z.boolean().optional().describe("Proxmox deletion protection."),
+    poolId: z.string().min(1).max(64).optional(),
+
+    deletionPolicy: z.enum(["Delete", "Orphan"]).default("Delete").describe("Delete the VM with the resource, or keep it (Orphan)."),
+    approval: z.enum(["Auto", "Manual"]).default("Auto").describe("Manual: plans wait for approval before they apply."),
+    driftDetection: DriftDetectionSchema.optional(),
+    suspend: z.boolean().default(false).describe("Stop reconciling this VM until set back to false."),
+    managementPolicy: z.enum(["Full", "ObserveOnly"]).default("Full").describe("ObserveOnly: read the VM, never change it."),
+  })
+  .strict()
+  .meta({
+    "x-kubernetes-validations": [
+      {
+        rule: "!has(oldSelf.vmId) || (has(self.vmId) && self.vmId == oldSelf.vmId)",
+        message: "vmId cannot change once set",
+      },
+      { rule: "self.nodeName == oldSelf.nodeName", message: "nodeName cannot change (migration is not supported)" },
+    ],
+  });
+
+export type ProxmoxVMSpec = z.output<typeof ProxmoxVMSpecSchema>;
+export type ProxmoxVMSpecInput = z.input<typeof ProxmoxVMSpecSchema>;
