@@ -9,6 +9,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
+          sequence: { groupOrder: 0 },
           include: ["src/**/*.test.ts", "stacks/**/*.test.ts"],
           environment: "node",
         },
@@ -16,6 +17,8 @@ export default defineConfig({
       {
         test: {
           name: "integration",
+          // Runs after the unit project (different worker limits need distinct groups).
+          sequence: { groupOrder: 1 },
           include: ["test/**/*.test.ts"],
           environment: "node",
           globalSetup: ["./test/support/global-setup.ts"],
