@@ -1,0 +1,125 @@
+/**
+ * The simulator's runtime: cluster state, tasks, locks, faults and behaviour settings, shared by
+ * all route handlers; plus the bookkeeping tests inspect (served routes, unknown routes) and the
+ * debounced persistence of state to a file.
+ */
+import { fail, missingConfigMessage } from "./errors.js";
+import { NO_FAULTS, lockTimeoutForced, type Faults } from "./faults.js";
+import { LockManager } from "./locks.js";
+import { saveStateFile, type ClusterState, type NodeState, type VmState } from "./state.js";
+import { TaskRunner } from "./tasks.js";
+
+export interface Behaviour {
+  /** Default simulated duration of every task, in ms (0 = finish at once). */
+  taskDurationMs: number;
+  /** Per task type overrides, e.g. { qmclone: 2000 }. */
+  taskDurations: Record<string, number>;
+  /** Time from VM start until its guest agent answers. */
+  bootDelayMs: number;
+  /** How long a config lock waits before "got timeout" (Proxmox: 10 s; clone locks 1 s). */
+  lockWaitMs: number;
+  /** Delay before a 401 answer (Proxmox: 3 s). */
+  unauthorizedDelayMs: number;
+}
+
+export const DEFAULT_BEHAVIOUR: Behaviour = {
+  taskDurationMs: 0,
+  taskDurations: {},
+  bootDelayMs: 0,
+  lockWaitMs: 10_000,
+  unauthorizedDelayMs: 3_000,
+};
+
+export interface CallRecord {
+  method: string;
+  route: string;
+  count: number;
+  /** Distinct User-Agent headers of the callers ("(none)" when absent). */
+  clients: string[];
+}
+
+export interface UnknownRoute {
+  method: string;
+  path: string;
+  at: string;
+}
+
+export class SimContext {
+  readonly locks = new LockManager();
+  readonly tasks: TaskRunner;
+  faults: Faults = { ...NO_FAULTS };
+  readonly calls = new Map<string, CallRecord>();
+  unknownRoutes: UnknownRoute[] = [];
+  /** SHA-256 fingerprint of the server certificate (shown in GET /nodes as ssl_fingerprint). */
+  fingerprint: string | undefined;
+  private saveTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    public state: ClusterState,
+    public behaviour: Behaviour,
+    private readonly stateFile: string | undefined,
+    readonly random: () => number = Math.random,
+    readonly log: (line: string) => void = () => {},
+  ) {
+    this.tasks = new TaskRunner({
+      durationMs: (type) => this.behaviour.taskDurations[type] ?? this.behaviour.taskDurationMs,
+      failureRate: () => this.faults.taskFailureRate,
+      random: () => this.random(),
+      onChange: () => this.changed(),
+    });
+    this.locks.forcedTimeout = (vmid) => lockTimeoutForced(this.faults, vmid);
+  }
+
+  /** Marks state as modified; with a state file, saves shortly after. */
+  changed(): void {
+    if (!this.stateFile || this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      this.save();
+    }, 20);
+  }
+
+  save(): void {
+    if (this.saveTimer) {
+      clearTimeout(this.saveTimer);
+      this.saveTimer = undefined;
+    }
+    if (this.stateFile) saveStateFile(this.stateFile, this.state, this.tasks.list());
+  }
+
+  recordCall(method: string, route: string, userAgent: string | undefined): void {
+    const key = `${method} ${route}`;
+    const client = userAgent || "(none)";
+    const rec = this.calls.get(key);
+    if (!rec) this.calls.set(key, { method, route, count: 1, clients: [client] });
+    else {
+      rec.count++;
+      if (!rec.clients.includes(client)) rec.clients.push(client);
+    }
+  }
+
+  /** The node must exist; Proxmox's proxy fails its hostname lookup otherwise. */
+  requireNode(node: string): NodeState {
+    const n = this.state.nodes[node];
+    if (!n) throw fail(`hostname lookup '${node}' failed - failed to get address info for: ${node}: Name or service not known`);
+    return n;
+  }
+
+  /** PVE::QemuConfig->load_config on `node`. */
+  requireVm(node: string, vmid: number): VmState {
+    this.requireNode(node);
+    const vm = this.state.vms[vmid];
+    if (!vm || vm.node !== node) throw fail(missingConfigMessage(node, vmid));
+    return vm;
+  }
+
+  /** The lock wait of lock_config (10 s in Proxmox), bounded by the behaviour setting. */
+  lockWait(proxmoxSeconds = 10): number {
+    return Math.min(proxmoxSeconds * 1000, this.behaviour.lockWaitMs);
+  }
+
+  dispose(): void {
+    if (this.saveTimer) this.save();
+    this.locks.reset();
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * Programmatic entry point: `startSimulator(options)` starts a Proxmox VE API simulator on
+ * https://127.0.0.1:<port>/ (port 0 picks a free one) and returns its URL, API token,
+ * certificate fingerprint, live state access and close(). Used by tests and the demo; the CLI
+ * (cli.ts) wraps it.
+ */
+import { randomUUID } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import { simulatorCertificate } from "./cert.js";
+import { DEFAULT_BEHAVIOUR, SimContext, type Behaviour, type CallRecord, type UnknownRoute } from "./context.js";
+import { NO_FAULTS, updateFaults, type Faults } from "./faults.js";
+import { registerAgentRoutes } from "./routes/agent.js";
+import { registerClusterRoutes } from "./routes/cluster.js";
+import { registerNodeRoutes } from "./routes/nodes.js";
+import { registerQemuRoutes } from "./routes/qemu.js";
+import { Router } from "./router.js";
+import { defaultSeed, loadSeedFile, parseSeed, type Seed, type SeedInput } from "./seed.js";
+import { createServer } from "./server.js";
+import { createSimApi, dumpState } from "./sim-api.js";
+import { loadStateFile, stateFromSeed, type ClusterState, type Token } from "./state.js";
+
+export type { Behaviour, CallRecord, UnknownRoute } from "./context.js";
+export type { Faults } from "./faults.js";
+export type { ClusterState, VmState, StorageState, PoolState, NodeState } from "./state.js";
+export type { SeedInput } from "./seed.js";
+export { DEFAULT_SEED } from "./seed.js";
+
+export interface SimulatorOptions {
+  /** TCP port; 0 (default) picks a free one. */
+  port?: number;
+  host?: string;
+  /** Seed: a JSON/YAML file path or an inline seed object; default seed when omitted. */
+  config?: string | SeedInput;
+  /** Persist state here and restore it at start when the file exists. */
+  stateFile?: string;
+  /** API token `USER@REALM!TOKENID=SECRET`; default: the seed's first token, else a generated one. */
+  token?: string;
+  taskDurationMs?: number;
+  taskDurations?: Record<string, number>;
+  bootDelayMs?: number;
+  lockWaitMs?: number;
+  unauthorizedDelayMs?: number;
+  /** Request log sink; false (default for embedding) keeps quiet. */
+  log?: ((line: string) => void) | false;
+  random?: () => number;
+}
+
+export interface RunningSimulator {
+  /** Base URL for the provider's `endpoint`: https://127.0.0.1:PORT/ */
+  url: string;
+  port: number;
+  /** Full token for PROXMOX_VE_API_TOKEN: USER@REALM!TOKENID=SECRET */
+  token: string;
+  tokenId: string;
+  /** SHA-256 fingerprint of the self-signed certificate. */
+  fingerprint: string;
+  context: SimContext;
+  state(): ClusterState;
+  dump(): ReturnType<typeof dumpState>;
+  setFaults(faults: Partial<Faults>): Faults;
+  setBehaviour(behaviour: Partial<Behaviour>): Behaviour;
+  calls(): CallRecord[];
+  unknownRoutes(): UnknownRoute[];
+  /** Back to the seed and the start-up behaviour (tokens kept); clears tasks, locks, faults, calls. */
+  reset(): void;
+  /** Resolves when no task is running. */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function parseToken(token: string): Token {
+  const m = /^([^\s@!:]+@[^\s@!]+![^\s=]+)=(\S+)$/.exec(token);
+  if (!m) throw new Error("token must look like USER@REALM!TOKENID=SECRET");
+  return { id: m[1] as string, secret: m[2] as string };
+}
+
+function loadSeed(config: SimulatorOptions["config"]): Seed {
+  if (config === undefined) return defaultSeed();
+  if (typeof config === "string") return loadSeedFile(config);
+  return parseSeed(config);
+}
+
+export async function startSimulator(options: SimulatorOptions = {}): Promise<RunningSimulator> {
+  const seed = loadSeed(options.config);
+  const restored = options.stateFile ? loadStateFile(options.stateFile) : undefined;
+  const tokens: Token[] = options.token
+    ? [parseToken(options.token)]
+    : seed.tokens && seed.tokens.length > 0
+      ? seed.tokens
+      : (restored?.state.tokens ?? [{ id: "root@pam!pve-sim", secret: randomUUID() }]);
+  const behaviour: Behaviour = {
+    taskDurationMs: options.taskDurationMs ?? seed.behaviour.taskDurationMs ?? DEFAULT_BEHAVIOUR.taskDurationMs,
+    taskDurations: options.taskDurations ?? seed.behaviour.taskDurations ?? {},
+    bootDelayMs: options.bootDelayMs ?? seed.behaviour.bootDelayMs ?? DEFAULT_BEHAVIOUR.bootDelayMs,
+    lockWaitMs: options.lockWaitMs ?? seed.behaviour.lockWaitMs ?? DEFAULT_BEHAVIOUR.lockWaitMs,
+    unauthorizedDelayMs: options.unauthorizedDelayMs ?? seed.behaviour.unauthorizedDelayMs ?? DEFAULT_BEHAVIOUR.unauthorizedDelayMs,
+  };
+  const log = options.log === undefined || options.log === false ? () => {} : options.log;
+  const initial = restored ? { ...restored.state, tokens } : stateFromSeed(seed, tokens);
+  const ctx = new SimContext(initial, { ...behaviour }, options.stateFile, options.random ?? Math.random, log);
+  if (restored) ctx.tasks.load(restored.tasks);
+
+  const router = new Router();
+  registerClusterRoutes(router);
+  registerNodeRoutes(router);
+  registerQemuRoutes(router);
+  registerAgentRoutes(router);
+
+  const reset = () => {
+    ctx.behaviour = { ...behaviour, taskDurations: { ...behaviour.taskDurations } };
+    ctx.locks.reset();
+    ctx.tasks.reset();
+    ctx.state = stateFromSeed(seed, tokens);
+    ctx.faults = { ...NO_FAULTS };
+    ctx.calls.clear();
+    ctx.unknownRoutes = [];
+    ctx.changed();
+  };
+
+  const certificate = simulatorCertificate();
+  ctx.fingerprint = certificate.fingerprint;
+  const server = createServer({
+    ctx: () => ctx,
+    router,
+    sim: createSimApi(() => ctx, reset),
+    key: certificate.key,
+    cert: certificate.cert,
+    log,
+  });
+  const host = options.host ?? "127.0.0.1";
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const first = tokens[0] as Token;
+  ctx.changed();
+
+  return {
+    url: `https://${host.includes(":") ? `[${host}]` : host}:${port}/`,
+    port,
+    token: `${first.id}=${first.secret}`,
+    tokenId: first.id,
+    fingerprint: certificate.fingerprint,
+    context: ctx,
+    state: () => ctx.state,
+    dump: () => dumpState(ctx),
+    setFaults: (faults) => (ctx.faults = updateFaults(ctx.faults, faults)),
+    setBehaviour: (b) => (ctx.behaviour = { ...ctx.behaviour, ...b }),
+    calls: () => [...ctx.calls.values()],
+    unknownRoutes: () => [...ctx.unknownRoutes],
+    reset,
+    idle: () => ctx.tasks.idle(),
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      ctx.dispose();
+      ctx.save();
+    },
+  };
+}

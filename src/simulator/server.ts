@@ -1,0 +1,233 @@
+/**
+ * The HTTPS front of the simulator: `/api2/json/...` with Proxmox's envelope (`{"data": ...}`),
+ * status lines and error bodies, API-token authentication
+ * (`Authorization: PVEAPIToken=USER@REALM!TOKENID=SECRET`), URL-decoded path segments,
+ * form-encoded or JSON bodies, fault injection, call recording, and loud 501s for routes the
+ * simulator does not implement. `/_sim/...` is the inspection and fault API for tests.
+ */
+import https from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { timingSafeEqual } from "node:crypto";
+import type { SimContext } from "./context.js";
+import { PropertyStringError } from "./config-strings.js";
+import { PveError } from "./errors.js";
+import type { Router } from "./router.js";
+import { sleep } from "./tasks.js";
+
+export interface SimApi {
+  /** Handles /_sim/<name>; returns the JSON answer or throws PveError. */
+  handle(method: string, name: string, body: unknown): Promise<unknown> | unknown;
+}
+
+export interface ServerDeps {
+  ctx: () => SimContext;
+  router: Router;
+  sim: SimApi;
+  key: string;
+  cert: string;
+  log: (line: string) => void;
+}
+
+const MAX_BODY = 4 * 1024 * 1024;
+
+function statusText(message: string): string {
+  const first = message.split("\n")[0] ?? "";
+  return first.replace(/[^\x20-\x7e]/g, "?").slice(0, 500) || "error";
+}
+
+function send(res: ServerResponse, status: number, message: string, body: unknown | undefined): void {
+  const payload = body === undefined ? "" : JSON.stringify(body);
+  res.statusCode = status;
+  res.statusMessage = statusText(message);
+  res.setHeader("Content-Type", "application/json;charset=UTF-8");
+  res.setHeader("Content-Length", Buffer.byteLength(payload));
+  res.setHeader("Cache-Control", "max-age=0");
+  res.setHeader("Pragma", "no-cache");
+  res.setHeader("Server", "pve-api-daemon/3.0");
+  res.end(payload);
+}
+
+function sendError(res: ServerResponse, err: unknown): number {
+  if (err instanceof PveError) {
+    const body: Record<string, unknown> = { data: null, message: `${err.message}\n` };
+    if (err.errors) body.errors = err.errors;
+    send(res, err.status, err.message, body);
+    return err.status;
+  }
+  const message = err instanceof PropertyStringError ? err.message : err instanceof Error ? err.message : String(err);
+  send(res, 500, message, { data: null, message: `${message}\n` });
+  return 500;
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new PveError(413, "request too large");
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function stringify(value: unknown): string {
+  if (typeof value === "boolean") return value ? "1" : "0";
+  if (Array.isArray(value)) return value.map(stringify).join(",");
+  if (value !== null && typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+function parseParams(url: URL, contentType: string | undefined, body: string): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const [k, v] of url.searchParams) params[k] = v;
+  if (body.trim() === "") return params;
+  if ((contentType ?? "").includes("application/json")) {
+    let data: unknown;
+    try {
+      data = JSON.parse(body);
+    } catch {
+      throw new PveError(400, "Parameter verification failed.", { body: "unable to parse JSON request body" });
+    }
+    if (data && typeof data === "object" && !Array.isArray(data)) {
+      for (const [k, v] of Object.entries(data)) if (v !== null && v !== undefined) params[k] = stringify(v);
+    }
+  } else {
+    for (const [k, v] of new URLSearchParams(body)) params[k] = v;
+  }
+  return params;
+}
+
+/** The token id if the Authorization header carries a valid API token; undefined if none; null if invalid. */
+function authenticate(ctx: SimContext, header: string | undefined): string | undefined | null {
+  if (!header) return undefined;
+  const raw = /(?:^|\s)PVEAPIToken(?:=| )([^;]*)/.exec(header)?.[1];
+  if (!raw) return undefined;
+  let value: string;
+  try {
+    value = decodeURIComponent(raw.trim());
+  } catch {
+    return null;
+  }
+  const m = /^(.*)=(.*)$/.exec(value);
+  if (!m) return null;
+  const [, id, secret] = m as unknown as [string, string, string];
+  const token = ctx.state.tokens.find((t) => t.id === id);
+  if (!token) return null;
+  const a = Buffer.from(token.secret);
+  const b = Buffer.from(secret);
+  return a.length === b.length && timingSafeEqual(a, b) ? id : null;
+}
+
+export function createServer(deps: ServerDeps): https.Server {
+  const server = https.createServer({ key: deps.key, cert: deps.cert, minVersion: "TLSv1.2" }, (req, res) => {
+    void handle(deps, req, res).catch((err) => {
+      deps.log(`[pve-sim] internal error: ${(err as Error).stack ?? String(err)}`);
+      if (!res.headersSent) sendError(res, err);
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  return server;
+}
+
+async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const started = Date.now();
+  const method = (req.method ?? "GET").toUpperCase();
+  const url = new URL(req.url ?? "/", "https://pve-sim");
+  const ctx = deps.ctx();
+  const done = (status: number, note = "") =>
+    deps.log(`[pve-sim] ${status} ${method} ${url.pathname} ${Date.now() - started}ms${note ? ` - ${note}` : ""}`);
+
+  let body: string;
+  try {
+    body = await readBody(req);
+  } catch (err) {
+    done(sendError(res, err));
+    return;
+  }
+
+  const user = authenticate(ctx, req.headers.authorization);
+
+  if (url.pathname.startsWith("/_sim/")) {
+    if (!user) {
+      send(res, 401, user === null ? "Authentication failed!" : "No ticket", undefined);
+      done(401);
+      return;
+    }
+    try {
+      let data: unknown = undefined;
+      if (body.trim() !== "") {
+        try {
+          data = JSON.parse(body);
+        } catch {
+          throw new PveError(400, "request body must be JSON");
+        }
+      }
+      const out = await deps.sim.handle(method, url.pathname.slice("/_sim/".length).replace(/\/+$/, ""), data);
+      send(res, 200, "OK", { data: out ?? null });
+      done(200);
+    } catch (err) {
+      done(sendError(res, err));
+    }
+    return;
+  }
+
+  if (!url.pathname.startsWith("/api2/json/") && url.pathname !== "/api2/json") {
+    send(res, 501, "no such uri", undefined);
+    done(501);
+    return;
+  }
+
+  if (!user) {
+    // Proxmox delays every unauthorized answer (3 s) and sends no body.
+    if (ctx.behaviour.unauthorizedDelayMs > 0) await sleep(ctx.behaviour.unauthorizedDelayMs);
+    send(res, 401, user === null ? "Authentication failed!" : "No ticket", undefined);
+    done(401);
+    return;
+  }
+
+  if (ctx.faults.latencyMs > 0) await sleep(ctx.faults.latencyMs);
+
+  let segments: string[];
+  try {
+    segments = url.pathname
+      .slice("/api2/json".length)
+      .split("/")
+      .filter((s) => s !== "")
+      .map((s) => decodeURIComponent(s));
+  } catch {
+    send(res, 400, "Bad Request", { data: null });
+    done(400);
+    return;
+  }
+  const relPath = `/${segments.join("/")}`;
+  const match = deps.router.match(method, segments);
+  if (!match) {
+    ctx.unknownRoutes.push({ method, path: relPath, at: new Date().toISOString() });
+    deps.log(
+      `[pve-sim] !!!!! UNKNOWN ROUTE: ${method} ${relPath} is not implemented by the simulator (answered 501); ` +
+        `tests treat this as a failure - add the endpoint or fix the client`,
+    );
+    const message = `Method '${method} ${relPath}' not implemented`;
+    send(res, 501, message, { data: null, message: `${message}\n` });
+    done(501);
+    return;
+  }
+  ctx.recordCall(method, match.template, req.headers["user-agent"]);
+
+  if (ctx.faults.http500Rate > 0 && ctx.random() < ctx.faults.http500Rate) {
+    const message = "simulated internal server error (fault injection)";
+    send(res, 500, message, { data: null, message: `${message}\n` });
+    done(500, "fault injection");
+    return;
+  }
+
+  try {
+    const params = parseParams(url, req.headers["content-type"], body);
+    const data = await match.handler({ ctx, method, path: match.path, params, user });
+    send(res, 200, "OK", { data: data === undefined ? null : data });
+    done(200);
+  } catch (err) {
+    const status = sendError(res, err);
+    done(status, err instanceof Error ? statusText(err.message) : "");
+  }
+}
