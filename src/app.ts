@@ -1,0 +1,219 @@
+import { hostname } from "node:os";
+import path from "node:path";
+import { KubeConfig } from "@kubernetes/client-node";
+import { Worker } from "bullmq";
+import { Redis } from "ioredis";
+import type { Logger } from "pino";
+import { PROXMOX_CONNECTION, PROXMOX_VM } from "./api/group.js";
+import type { ProxmoxVMStatus } from "./api/status.js";
+import type { Env } from "./config/env.js";
+import { ConnectionResolver } from "./controller/connection-resolver.js";
+import { Controller } from "./controller/controller.js";
+import { StackHasher } from "./controller/stack-hasher.js";
+import { VmReconciler } from "./controller/vm-reconciler.js";
+import { NodeSlots } from "./jobs/node-slots.js";
+import { RunProcessor } from "./jobs/run-processor.js";
+import { RUN_QUEUE, RunQueue, type RunJob } from "./jobs/run-queue.js";
+import { VmIdAllocator } from "./jobs/vmid-allocator.js";
+import { CustomObjects } from "./kube/custom-objects.js";
+import { EventRecorder } from "./kube/event-recorder.js";
+import { LeaderElector } from "./kube/leader-election.js";
+import { StatusWriter } from "./kube/status-writer.js";
+import type { ProxmoxConnectionObject, ProxmoxVMObject } from "./kube/types.js";
+import { openDatabase, type Database } from "./store/database.js";
+import { TerraformRunner } from "./terraform/index.js";
+
+export type Role = "controller" | "worker" | "sidecar";
+
+export interface AppOptions {
+  env: Env;
+  roles: Role[];
+  logger: Logger;
+  /** Tests pass their own KubeConfig; otherwise KUBECONFIG / in-cluster config is loaded. */
+  kubeConfig?: KubeConfig;
+  identity?: string;
+}
+
+/**
+ * The composition root: builds every dependency once, starts the roles asked for, and stops
+ * them in reverse order. Nothing here runs at import time.
+ */
+export class App {
+  private readonly stops: (() => Promise<void>)[] = [];
+  private stopping: Promise<void> | undefined;
+  private readonly shutdown = new AbortController();
+  readonly identity: string;
+  readonly kubeConfig: KubeConfig;
+  database: Database | undefined;
+  controller: Controller | undefined;
+  worker: Worker<RunJob> | undefined;
+  elector: LeaderElector | undefined;
+
+  constructor(private readonly o: AppOptions) {
+    this.identity = o.identity ?? o.env.POD_NAME ?? `${hostname()}-${process.pid}`;
+    this.kubeConfig = o.kubeConfig ?? loadKubeConfig();
+  }
+
+  async start(): Promise<void> {
+    const { env, logger } = this.o;
+    const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
+    this.stops.push(async () => void redis.disconnect());
+    const database = await openDatabase(env.DATABASE_URL, env.PTM_DB_SCHEMA);
+    this.database = database;
+    this.stops.push(() => database.close());
+
+    const vms = new CustomObjects<ProxmoxVMObject>(this.kubeConfig, PROXMOX_VM.plural);
+    const connectionsApi = new CustomObjects<ProxmoxConnectionObject>(this.kubeConfig, PROXMOX_CONNECTION.plural);
+    const status = new StatusWriter<ProxmoxVMStatus, ProxmoxVMObject>(vms);
+    const events = new EventRecorder(this.kubeConfig, logger, this.identity);
+    const connections = new ConnectionResolver(this.kubeConfig);
+    const runner = new TerraformRunner({
+      binary: env.PTM_TERRAFORM_BIN ?? env.TOFU_BIN ?? env.PTM_TERRAFORM_FLAVOR,
+      flavor: env.PTM_TERRAFORM_FLAVOR,
+      workdirRoot: env.PTM_WORKDIR_ROOT,
+      pluginCacheDir: env.PTM_PLUGIN_CACHE_DIR ?? path.join(env.PTM_WORKDIR_ROOT, ".plugin-cache"),
+      ...(env.TF_CLI_CONFIG_FILE ? { cliConfigFile: env.TF_CLI_CONFIG_FILE } : {}),
+      // A run that follows a dead worker's run waits this long for tofu to release the state lock.
+      lockTimeout: "90s",
+    });
+    const tool = await runner.version();
+    const hasher = new StackHasher({
+      providerVersion: env.PTM_PROVIDER_VERSION,
+      toolVersion: `${tool.flavor} ${tool.version}`,
+      stateSchema: env.PTM_STATE_SCHEMA,
+    });
+    const runQueue = new RunQueue({ connection: redisConnection(env.REDIS_URL), prefix: env.PTM_QUEUE_PREFIX, maxAttempts: env.PTM_MAX_ATTEMPTS });
+    this.stops.push(() => runQueue.close());
+
+    if (this.o.roles.includes("worker")) {
+      const processor = new RunProcessor({
+        vms,
+        status,
+        events,
+        connections,
+        hasher,
+        runner,
+        runs: database.runs,
+        nodeSlots: new NodeSlots(redis, env.PTM_QUEUE_PREFIX),
+        vmIds: new VmIdAllocator(redis, env.PTM_QUEUE_PREFIX),
+        redis,
+        channel: `${env.PTM_QUEUE_PREFIX}:live`,
+        databaseUrl: env.DATABASE_URL,
+        workdirRoot: env.PTM_WORKDIR_ROOT,
+        workerId: this.identity,
+        runTimeoutMs: env.PTM_RUN_TIMEOUT,
+        maxAttempts: env.PTM_MAX_ATTEMPTS,
+        ...(env.PTM_STATE_ENCRYPTION_PASSPHRASE ? { stateEncryptionPassphrase: env.PTM_STATE_ENCRYPTION_PASSPHRASE } : {}),
+        logger: logger.child({ role: "worker" }),
+        shutdownSignal: this.shutdown.signal,
+      });
+      const worker = new Worker<RunJob>(RUN_QUEUE, (job, token) => processor.process(job, token), {
+        connection: redisConnection(env.REDIS_URL),
+        prefix: env.PTM_QUEUE_PREFIX,
+        concurrency: env.PTM_WORKER_CONCURRENCY,
+        // A dead worker's job returns to the queue after its lock lapses; allow several such
+        // recoveries before BullMQ gives up on the job.
+        lockDuration: 60_000,
+        maxStalledCount: 5,
+      });
+      worker.on("error", (err) => logger.warn({ err }, "worker connection error"));
+      this.worker = worker;
+      this.stops.push(() => this.closeWorker(worker));
+      logger.info({ concurrency: env.PTM_WORKER_CONCURRENCY, tool: `${tool.flavor} ${tool.version}` }, "worker started");
+    }
+
+    if (this.o.roles.includes("controller")) {
+      const reconciler = new VmReconciler({
+        vms,
+        status,
+        events,
+        connections,
+        queue: runQueue,
+        hasher,
+        logger: logger.child({ role: "controller" }),
+        driftIntervalMs: env.PTM_DRIFT_INTERVAL,
+      });
+      const queueEvents = runQueue.events();
+      this.stops.push(() => queueEvents.close());
+      const controller = new Controller({
+        kubeConfig: this.kubeConfig,
+        vms,
+        connections: connectionsApi,
+        reconciler,
+        queueEvents,
+        logger: logger.child({ role: "controller" }),
+        ...(env.PTM_NAMESPACE ? { namespace: env.PTM_NAMESPACE } : {}),
+        resyncIntervalMs: env.PTM_RESYNC_INTERVAL,
+      });
+      this.controller = controller;
+      const lead = async () => {
+        await controller.start();
+        this.stops.push(() => controller.stop());
+      };
+      if (env.PTM_LEADER_ELECTION) {
+        const elector = new LeaderElector({
+          kubeConfig: this.kubeConfig,
+          namespace: env.PTM_LEASE_NAMESPACE,
+          name: env.PTM_LEASE_NAME,
+          identity: this.identity,
+          logger,
+        });
+        this.elector = elector;
+        this.stops.push(() => elector.stop());
+        void elector.lost.then(() => {
+          logger.error("leadership lost: stopping the controller");
+          void this.stop();
+        });
+        // Acquire in the background: a standby process keeps its other roles running meanwhile.
+        void elector.acquire().then(() => (this.stopping ? undefined : lead()));
+      } else {
+        await lead();
+      }
+    }
+  }
+
+  /** Stops roles in reverse start order; idempotent. Active runs get the shutdown grace to finish. */
+  stop(): Promise<void> {
+    return (this.stopping ??= (async () => {
+      for (const stop of this.stops.reverse()) {
+        try {
+          await stop();
+        } catch (error) {
+          this.o.logger.warn({ err: error }, "error while stopping");
+        }
+      }
+    })());
+  }
+
+  private async closeWorker(worker: Worker<RunJob>): Promise<void> {
+    const grace = setTimeout(() => {
+      this.o.logger.warn("shutdown grace exceeded: interrupting active Terraform runs");
+      this.shutdown.abort(new Error("worker shutting down"));
+    }, this.o.env.PTM_SHUTDOWN_GRACE);
+    try {
+      await worker.close();
+    } finally {
+      clearTimeout(grace);
+    }
+  }
+}
+
+function loadKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  return kc;
+}
+
+/** BullMQ wants connection options (it makes its own clients); maxRetriesPerRequest must be null. */
+function redisConnection(url: string) {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
+    ...(u.protocol === "rediss:" ? { tls: {} } : {}),
+    maxRetriesPerRequest: null,
+  };
+}

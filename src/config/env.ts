@@ -1,0 +1,73 @@
+import { z } from "zod";
+
+/**
+ * The only place that reads process.env. Everything the operator can be told through the
+ * environment is here, with its default and a message that says what is wrong.
+ */
+const duration = z
+  .string()
+  .regex(/^([0-9]+(ms|s|m|h))+$/, "must be a duration such as 30s, 5m or 1h")
+  .transform(parseDuration);
+
+const bool = z
+  .enum(["true", "false", "1", "0", "yes", "no"])
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+
+const EnvSchema = z.object({
+  REDIS_URL: z.url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" }),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: "must be a postgres:// URL" }),
+  KUBECONFIG: z.string().optional(),
+  PTM_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
+  PTM_NAMESPACE: z.string().optional().describe("Watch only this namespace (default: all namespaces)."),
+  PTM_QUEUE_PREFIX: z.string().regex(/^[a-z0-9-]+$/).default("ptm"),
+  PTM_DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default("ptm"),
+  PTM_STATE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default("ptm_tfstate"),
+  PTM_TERRAFORM_FLAVOR: z.enum(["tofu", "terraform"]).default("tofu"),
+  PTM_TERRAFORM_BIN: z.string().optional(),
+  TOFU_BIN: z.string().optional(),
+  TF_CLI_CONFIG_FILE: z.string().optional(),
+  PTM_PROVIDER_VERSION: z.string().regex(/^[0-9]+\.[0-9]+\.[0-9]+$/).default("0.111.1"),
+  PTM_WORKDIR_ROOT: z.string().default("/tmp/ptm-work"),
+  PTM_PLUGIN_CACHE_DIR: z.string().optional(),
+  PTM_STATE_ENCRYPTION_PASSPHRASE: z.string().min(16, "must be at least 16 characters").optional(),
+  PTM_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  PTM_RUN_TIMEOUT: duration.prefault("30m"),
+  PTM_SHUTDOWN_GRACE: duration.prefault("2m"),
+  PTM_RESYNC_INTERVAL: duration.prefault("10m"),
+  PTM_DRIFT_INTERVAL: duration.prefault("1h"),
+  PTM_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(6),
+  PTM_LEADER_ELECTION: bool.default(true),
+  PTM_LEASE_NAMESPACE: z.string().default("default"),
+  PTM_LEASE_NAME: z.string().default("proxmox-terraform-manager"),
+  POD_NAME: z.string().optional(),
+  PTM_SIDECAR_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
+  PTM_SIDECAR_HOST: z.string().default("0.0.0.0"),
+});
+
+export type Env = z.output<typeof EnvSchema>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+export function readEnv(source: Record<string, string | undefined> = process.env): Env {
+  const result = EnvSchema.safeParse(source);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+  }
+  return result.data;
+}
+
+/** "1h30m" → milliseconds. */
+export function parseDuration(text: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  for (const match of text.matchAll(/([0-9]+)(ms|s|m|h)/g)) {
+    total += Number(match[1]) * units[match[2]!]!;
+  }
+  return total;
+}

@@ -1,0 +1,118 @@
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { QueueEvents } from "bullmq";
+import type { Logger } from "pino";
+import { API_GROUP, API_VERSION, PROXMOX_CONNECTION, PROXMOX_VM } from "../api/group.js";
+import type { CustomObjects } from "../kube/custom-objects.js";
+import { ResilientInformer } from "../kube/resilient-informer.js";
+import { keyOf, type ProxmoxConnectionObject, type ProxmoxVMObject } from "../kube/types.js";
+import type { VmReconciler } from "./vm-reconciler.js";
+import { WorkQueue } from "./work-queue.js";
+
+export interface ControllerOptions {
+  kubeConfig: KubeConfig;
+  vms: CustomObjects<ProxmoxVMObject>;
+  connections: CustomObjects<ProxmoxConnectionObject>;
+  reconciler: VmReconciler;
+  queueEvents: QueueEvents;
+  logger: Logger;
+  namespace?: string;
+  resyncIntervalMs: number;
+  concurrency?: number;
+  onReconcile?: (result: "success" | "error" | "requeue", seconds: number) => void;
+}
+
+/**
+ * Wires the informers to the keyed work queue. Informer callbacks only enqueue keys; the
+ * reconciler reads the object itself. Updates that change nothing but status (our own writes)
+ * are dropped here by comparing generation, deletion and finalizers, or the operator would
+ * reconcile in a loop.
+ */
+export class Controller {
+  private readonly vmInformer: ResilientInformer<ProxmoxVMObject>;
+  private readonly connectionInformer: ResilientInformer<ProxmoxConnectionObject>;
+  private readonly queue: WorkQueue;
+  private readonly seen = new Map<string, string>();
+  private readonly keysByUid = new Map<string, string>();
+
+  constructor(private readonly o: ControllerOptions) {
+    const base = `/apis/${API_GROUP}/${API_VERSION}${o.namespace ? `/namespaces/${o.namespace}` : ""}`;
+    this.queue = new WorkQueue({
+      concurrency: o.concurrency ?? 4,
+      process: async (key) => {
+        const started = performance.now();
+        try {
+          const result = await o.reconciler.reconcile(key);
+          o.onReconcile?.(result?.requeueAfterMs !== undefined ? "requeue" : "success", (performance.now() - started) / 1000);
+          return result;
+        } catch (error) {
+          o.onReconcile?.("error", (performance.now() - started) / 1000);
+          throw error;
+        }
+      },
+      onError: (key, error) => o.logger.warn({ err: error, vm: key }, "reconcile failed; retrying with backoff"),
+    });
+    this.vmInformer = new ResilientInformer<ProxmoxVMObject>({
+      kubeConfig: o.kubeConfig,
+      path: `${base}/${PROXMOX_VM.plural}`,
+      list: () => o.vms.list(o.namespace) as never,
+      onChange: (vm, kind) => this.onVmChange(vm, kind),
+      resyncIntervalMs: o.resyncIntervalMs,
+      logger: o.logger,
+      name: PROXMOX_VM.plural,
+    });
+    this.connectionInformer = new ResilientInformer<ProxmoxConnectionObject>({
+      kubeConfig: o.kubeConfig,
+      path: `${base}/${PROXMOX_CONNECTION.plural}`,
+      list: () => o.connections.list(o.namespace) as never,
+      onChange: (connection, kind) => {
+        if (kind !== "resync") this.enqueueVmsOf(connection);
+      },
+      resyncIntervalMs: o.resyncIntervalMs,
+      logger: o.logger,
+      name: PROXMOX_CONNECTION.plural,
+    });
+    // A finished run may leave work behind (the spec changed while it ran): look again.
+    o.queueEvents.on("completed", ({ jobId }) => this.enqueueUid(jobId));
+    o.queueEvents.on("failed", ({ jobId }) => this.enqueueUid(jobId));
+  }
+
+  get vmCache(): ResilientInformer<ProxmoxVMObject> {
+    return this.vmInformer;
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([this.vmInformer.start(), this.connectionInformer.start()]);
+    await Promise.all([this.vmInformer.waitForSync(), this.connectionInformer.waitForSync()]);
+    this.o.logger.info({ vms: this.vmInformer.list().length }, "controller started");
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.vmInformer.stop(), this.connectionInformer.stop()]);
+    await this.queue.shutdown();
+  }
+
+  private onVmChange(vm: ProxmoxVMObject, kind: "add" | "update" | "delete" | "resync"): void {
+    const key = keyOf(vm);
+    if (kind === "delete") {
+      this.seen.delete(key);
+      this.keysByUid.delete(vm.metadata.uid);
+      return;
+    }
+    this.keysByUid.set(vm.metadata.uid, key);
+    const fingerprint = JSON.stringify([vm.metadata.generation, vm.metadata.deletionTimestamp ?? null, vm.metadata.finalizers ?? []]);
+    if (kind === "update" && this.seen.get(key) === fingerprint) return;
+    this.seen.set(key, fingerprint);
+    this.queue.add(key);
+  }
+
+  private enqueueUid(uid: string): void {
+    const key = this.keysByUid.get(uid);
+    if (key) this.queue.add(key);
+  }
+
+  private enqueueVmsOf(connection: ProxmoxConnectionObject): void {
+    for (const vm of this.vmInformer.list(connection.metadata.namespace)) {
+      if (vm.spec?.connectionRef?.name === connection.metadata.name) this.queue.add(keyOf(vm));
+    }
+  }
+}

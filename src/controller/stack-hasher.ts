@@ -1,0 +1,43 @@
+import type { ProxmoxVMSpec } from "../api/proxmox-vm.js";
+import type { ProxmoxVMObject } from "../kube/types.js";
+import { synthesizeVmStack } from "../synth/synthesize.js";
+import { SynthesisError } from "../synth/synthesis-error.js";
+import type { SynthesisResult } from "../synth/synthesis-input.js";
+
+export interface StackVersions {
+  providerVersion: string;
+  toolVersion: string;
+  stateSchema: string;
+}
+
+export type HashOutcome = { ok: true; hash: string; result: SynthesisResult } | { ok: false; message: string };
+
+/**
+ * Synthesizes a VM's stack the same way the controller and the workers do, so the hash the
+ * controller compares is the hash the worker recorded after its apply.
+ */
+export class StackHasher {
+  constructor(private readonly versions: StackVersions) {}
+
+  synthesize(vm: ProxmoxVMObject, spec: ProxmoxVMSpec): SynthesisResult {
+    return synthesizeVmStack({
+      namespace: vm.metadata.namespace,
+      name: vm.metadata.name,
+      spec,
+      ...(vm.status?.vmId !== undefined ? { vmId: vm.status.vmId } : {}),
+      providerVersion: this.versions.providerVersion,
+      toolVersion: this.versions.toolVersion,
+      stateSchema: this.versions.stateSchema,
+    });
+  }
+
+  hash(vm: ProxmoxVMObject, spec: ProxmoxVMSpec): HashOutcome {
+    try {
+      const result = this.synthesize(vm, spec);
+      return { ok: true, hash: result.hash, result };
+    } catch (error) {
+      if (error instanceof SynthesisError) return { ok: false, message: error.message };
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,458 @@
+import { writeFile, mkdir } from "node:fs/promises";
+import path from "node:path";
+import { DelayedError, UnrecoverableError, type Job } from "bullmq";
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import { ConditionType, Reason } from "../api/conditions.js";
+import { ProxmoxVMSpecSchema, type ProxmoxVMSpec } from "../api/proxmox-vm.js";
+import type { ProxmoxVMStatus } from "../api/status.js";
+import { ConnectionProblem, type ConnectionResolver, type ResolvedConnection } from "../controller/connection-resolver.js";
+import { describeSpecIssues } from "../controller/spec-issues.js";
+import type { StackHasher } from "../controller/stack-hasher.js";
+import { isNotFound } from "../kube/api-error.js";
+import { setCondition } from "../kube/conditions.js";
+import type { CustomObjects } from "../kube/custom-objects.js";
+import type { EventRecorder } from "../kube/event-recorder.js";
+import { removeFinalizer } from "../kube/finalizers.js";
+import type { StatusWriter } from "../kube/status-writer.js";
+import type { ProxmoxVMObject } from "../kube/types.js";
+import { ProxmoxApiClient } from "../proxmox/api-client.js";
+import type { Run, RunAction, RunStore } from "../store/run-store.js";
+import { SynthesisError } from "../synth/synthesis-error.js";
+import { workspaceName } from "../synth/workspace-name.js";
+import { TerraformError, type TerraformEvent, type TerraformRunner } from "../terraform/index.js";
+import type { NodeSlots } from "./node-slots.js";
+import { RunJobSchema, type RunJob } from "./run-queue.js";
+import { RunLog } from "./run-log.js";
+import type { VmIdAllocator } from "./vmid-allocator.js";
+
+export interface RunProcessorDeps {
+  vms: CustomObjects<ProxmoxVMObject>;
+  status: StatusWriter<ProxmoxVMStatus, ProxmoxVMObject>;
+  events: EventRecorder;
+  connections: ConnectionResolver;
+  hasher: StackHasher;
+  runner: TerraformRunner;
+  runs: RunStore;
+  nodeSlots: NodeSlots;
+  vmIds: VmIdAllocator;
+  redis: Redis;
+  channel: string;
+  databaseUrl: string;
+  /** Where the runner keeps work directories; CA bundles go beside them. */
+  workdirRoot: string;
+  workerId: string;
+  runTimeoutMs: number;
+  maxAttempts: number;
+  stateEncryptionPassphrase?: string;
+  logger: Logger;
+  /** Aborted when the worker must stop now (shutdown grace exceeded). */
+  shutdownSignal: AbortSignal;
+}
+
+export interface RunJobResult {
+  outcome: "applied" | "no_changes" | "destroyed" | "forgotten" | "planned" | "skipped";
+  runId?: string;
+}
+
+const VM_ADDRESS = "proxmox_virtual_environment_vm.vm";
+
+/** One BullMQ job: make one ProxmoxVM's VM match its current spec (or go away) through Terraform. */
+export class RunProcessor {
+  constructor(private readonly d: RunProcessorDeps) {}
+
+  async process(job: Job<RunJob>, token?: string): Promise<RunJobResult> {
+    const data = RunJobSchema.parse(job.data);
+    const log = this.d.logger.child({ vm: `${data.namespace}/${data.name}`, jobId: job.id, attempt: job.attemptsMade + 1 });
+    let vm: ProxmoxVMObject;
+    try {
+      vm = await this.d.vms.get(data.namespace, data.name);
+    } catch (error) {
+      if (isNotFound(error)) return { outcome: "skipped" };
+      throw error;
+    }
+    if (vm.metadata.uid !== data.uid) return { outcome: "skipped" };
+    const deleting = Boolean(vm.metadata.deletionTimestamp);
+    if (!deleting && vm.spec.suspend) return { outcome: "skipped" };
+    const orphan = deleting && vm.spec.deletionPolicy === "Orphan";
+
+    const parsed = ProxmoxVMSpecSchema.safeParse(vm.spec);
+    if (!parsed.success) {
+      if (orphan) return this.forgetWithoutSpec(vm);
+      await this.stall(vm, Reason.InvalidSpec, describeSpecIssues(parsed.error));
+      throw new UnrecoverableError("invalid spec");
+    }
+    const spec = parsed.data;
+
+    let connection: ResolvedConnection | undefined;
+    try {
+      connection = await this.d.connections.resolve(vm.metadata.namespace, spec.connectionRef.name);
+    } catch (error) {
+      if (!(error instanceof ConnectionProblem)) throw error;
+      if (!orphan) {
+        await this.markWaiting(vm, error);
+        // The controller queues a new run when the connection or Secret appears.
+        throw new UnrecoverableError(error.message);
+      }
+    }
+
+    const holder = String(job.id);
+    const slot = connection ? { conn: connection.uid, node: spec.nodeName } : undefined;
+    if (slot && !(await this.d.nodeSlots.tryAcquire(slot.conn, slot.node, holder, connection!.spec.maxConcurrentJobsPerNode))) {
+      // The node is busy: wait without spending an attempt.
+      await job.moveToDelayed(Date.now() + 1000 + Math.floor(Math.random() * 2000), token);
+      throw new DelayedError();
+    }
+    const renew = slot ? setInterval(() => void this.d.nodeSlots.renew(slot.conn, slot.node, holder).catch(() => undefined), 15_000) : undefined;
+    try {
+      return await this.run(job, vm, spec, connection, deleting, orphan, log);
+    } finally {
+      clearInterval(renew);
+      if (slot) await this.d.nodeSlots.release(slot.conn, slot.node, holder).catch(() => undefined);
+    }
+  }
+
+  private async run(
+    job: Job<RunJob>,
+    vm: ProxmoxVMObject,
+    spec: ProxmoxVMSpec,
+    connection: ResolvedConnection | undefined,
+    deleting: boolean,
+    orphan: boolean,
+    log: Logger,
+  ): Promise<RunJobResult> {
+    const { namespace, name, uid } = vm.metadata;
+    const generation = vm.metadata.generation ?? 0;
+
+    // Pin the VM id before Terraform can create anything, so no retry or crash makes a second VM.
+    let vmId = vm.status?.vmId ?? spec.vmId;
+    if (!deleting && connection) {
+      if (vmId === undefined) {
+        const proxmox = this.proxmoxClient(connection);
+        vmId = await this.d.vmIds.allocate(connection.uid, uid, proxmox);
+        log.info({ vmId }, "allocated a VM id");
+      } else {
+        await this.d.vmIds.claim(connection.uid, uid, vmId);
+      }
+      if (vm.status?.vmId !== vmId) {
+        const pinned = vmId;
+        const updated = await this.d.status.update(namespace, name, (s) => ({ ...s, vmId: pinned, node: spec.nodeName }), uid);
+        if (!updated) return { outcome: "skipped" };
+        vm = updated;
+      }
+    }
+
+    let synthesized;
+    try {
+      synthesized = this.d.hasher.synthesize({ ...vm, status: { ...vm.status, ...(vmId !== undefined ? { vmId } : {}) } }, spec);
+    } catch (error) {
+      if (error instanceof SynthesisError) {
+        await this.stall(vm, Reason.InvalidSpec, error.message);
+        throw new UnrecoverableError(error.message);
+      }
+      throw error;
+    }
+
+    const action: RunAction = orphan ? "forget" : deleting ? "destroy" : "apply";
+    const run = await this.d.runs.start({
+      namespace,
+      name,
+      uid,
+      generation,
+      specHash: synthesized.hash,
+      action,
+      reason: job.data.reason,
+      attempt: job.attemptsMade + 1,
+      jobId: String(job.id),
+      worker: this.d.workerId,
+    });
+    await this.d.runs.failAbandoned(String(job.id), run.id);
+    const runLog = new RunLog(run.id, this.d.runs, this.d.redis, this.d.channel, log);
+    runLog.append({ level: "info", type: "run", message: `${action} run started by ${this.d.workerId} (reason: ${job.data.reason}, attempt ${job.attemptsMade + 1})` });
+    await this.d.events.record(vm, "Normal", "RunStarted", `${action} run ${run.id} started`);
+    await this.writeRunStatus(vm, run, deleting ? Reason.Deleting : Reason.Planning, deleting ? "planning the VM's destruction" : "planning");
+
+    const env = await this.runEnv(vm, spec, connection, synthesized.secretVariables);
+    const abort = AbortSignal.any([this.d.shutdownSignal, AbortSignal.timeout(this.d.runTimeoutMs)]);
+    let phaseReason: Reason = Reason.Planning;
+    const onEvent = (e: TerraformEvent) => {
+      runLog.append({ level: e.level, type: e.type, message: e.message, data: eventData(e) });
+      if (e.type === "apply_start" && e.action === "create" && phaseReason !== Reason.Cloning) {
+        phaseReason = Reason.Cloning;
+        void this.writeRunStatus(vm, run, Reason.Cloning, "cloning the template and configuring the VM").catch(() => undefined);
+      }
+    };
+    const runOptions = {
+      workdirName: `${namespace}.${name}.${uid.slice(0, 8)}`,
+      configJson: synthesized.json,
+      workspace: workspaceName(namespace, name),
+      env: env.values,
+      secrets: env.secrets,
+      ...(this.d.stateEncryptionPassphrase ? { stateEncryptionPassphrase: this.d.stateEncryptionPassphrase } : {}),
+      timeoutMs: this.d.runTimeoutMs,
+      signal: abort,
+      onEvent,
+    };
+
+    try {
+      await this.d.runner.prepare(runOptions);
+      if (orphan) {
+        await this.d.runner.stateRemove(runOptions, VM_ADDRESS);
+        const finished = await this.d.runs.finish(run.id, { status: "succeeded" });
+        runLog.append({ level: "info", type: "run", message: "the VM is no longer managed (deletionPolicy: Orphan); it was kept on Proxmox" });
+        await runLog.close();
+        await this.finishDeletion(vm, connection, vmId, finished, "Orphaned", "VM forgotten and kept on Proxmox (deletionPolicy: Orphan)");
+        return { outcome: "forgotten", runId: run.id };
+      }
+
+      const plan = await this.d.runner.plan(runOptions, { destroy: deleting });
+      const observeOnly = !deleting && (spec.managementPolicy === "ObserveOnly" || (job.data.reason === "drift" && spec.driftDetection?.mode === "Report"));
+      if (plan.hasChanges && observeOnly) {
+        const finished = await this.d.runs.finish(run.id, { status: "succeeded", addCount: plan.changes.add, changeCount: plan.changes.change, destroyCount: plan.changes.remove });
+        await runLog.close();
+        await this.reportDrift(vm, finished, plan.changes);
+        return { outcome: "planned", runId: run.id };
+      }
+      let counts = { add: 0, change: 0, remove: 0 };
+      if (plan.hasChanges) {
+        await this.writeRunStatus(vm, run, deleting ? Reason.Deleting : Reason.Applying, deleting ? "destroying the VM" : "applying");
+        const applied = await this.d.runner.apply(runOptions, plan.planFile!);
+        counts = { add: applied.changes.add, change: applied.changes.change, remove: applied.changes.remove };
+      }
+      if (deleting) {
+        const finished = await this.d.runs.finish(run.id, { status: plan.hasChanges ? "succeeded" : "no_changes", addCount: counts.add, changeCount: counts.change, destroyCount: counts.remove });
+        await runLog.close();
+        await this.finishDeletion(vm, connection, vmId, finished, "Destroyed", `VM ${vmId ?? ""} destroyed`);
+        return { outcome: "destroyed", runId: run.id };
+      }
+      const outputs = await this.d.runner.output(runOptions);
+      const finished = await this.d.runs.finish(run.id, {
+        status: plan.hasChanges ? "succeeded" : "no_changes",
+        addCount: counts.add,
+        changeCount: counts.change,
+        destroyCount: counts.remove,
+      });
+      runLog.append({ level: "info", type: "run", message: plan.hasChanges ? `applied: ${counts.add} added, ${counts.change} changed, ${counts.remove} destroyed` : "no changes" });
+      await runLog.close();
+      await this.markReady(vm, spec, generation, synthesized.hash, finished, outputs);
+      if (plan.hasChanges) await this.d.events.record(vm, "Normal", "Applied", `run ${run.id}: ${counts.add} added, ${counts.change} changed, ${counts.remove} destroyed`);
+      return { outcome: plan.hasChanges ? "applied" : "no_changes", runId: run.id };
+    } catch (error) {
+      await this.failRun(job, vm, run, runLog, error, log);
+      throw error instanceof TerraformError && error.kind === "permanent" ? new UnrecoverableError(error.message) : error;
+    }
+  }
+
+  private proxmoxClient(connection: ResolvedConnection): ProxmoxApiClient {
+    return new ProxmoxApiClient({
+      endpoint: connection.spec.endpoint,
+      apiToken: connection.apiToken,
+      insecureSkipTLSVerify: connection.spec.insecureSkipTLSVerify,
+      ...(connection.caBundle ? { caBundle: connection.caBundle } : {}),
+    });
+  }
+
+  /** The child environment for tofu; `secrets` are values the runner redacts from every line. */
+  private async runEnv(vm: ProxmoxVMObject, spec: ProxmoxVMSpec, connection: ResolvedConnection | undefined, secretVariables: string[]) {
+    const values: Record<string, string> = { PG_CONN_STR: this.d.databaseUrl };
+    const secrets = [this.d.databaseUrl];
+    if (connection) {
+      values.PROXMOX_VE_ENDPOINT = connection.spec.endpoint;
+      values.PROXMOX_VE_API_TOKEN = connection.apiToken;
+      values.PROXMOX_VE_INSECURE = String(connection.spec.insecureSkipTLSVerify);
+      secrets.push(connection.apiToken);
+      if (connection.caBundle) {
+        // A CA bundle is public; Go's TLS stack reads SSL_CERT_FILE.
+        const dir = path.join(this.d.workdirRoot, "ca");
+        await mkdir(dir, { recursive: true });
+        const file = path.join(dir, `${connection.uid}.pem`);
+        await writeFile(file, connection.caBundle);
+        values.SSL_CERT_FILE = file;
+      }
+    }
+    if (secretVariables.includes("cloud_init_password")) {
+      const ref = spec.initialization?.userAccount?.passwordSecretRef;
+      if (ref) {
+        const password = await this.d.connections.readSecretKey(vm.metadata.namespace, ref.name, ref.key, `ProxmoxVM ${vm.metadata.name}`);
+        values.TF_VAR_cloud_init_password = password;
+        secrets.push(password);
+      } else {
+        // Destroying without the Secret: any value satisfies the variable.
+        values.TF_VAR_cloud_init_password = "unused";
+      }
+    }
+    return { values, secrets };
+  }
+
+  private async writeRunStatus(vm: ProxmoxVMObject, run: Run, reason: Reason, message: string): Promise<void> {
+    await this.d.status.update(
+      vm.metadata.namespace,
+      vm.metadata.name,
+      (s) => ({
+        ...s,
+        state: reason === Reason.Deleting ? "Deleting" : s.specHash ? (s.state ?? "Provisioning") : "Provisioning",
+        lastRun: { id: run.id, action: run.action === "forget" ? "destroy" : run.action, result: "running", ...(run.startedAt ? { startedAt: run.startedAt } : {}) },
+        conditions: setCondition(s.conditions as never, {
+          type: ConditionType.Reconciling,
+          status: "True",
+          reason,
+          message: `${message} (run ${run.id})`,
+          observedGeneration: vm.metadata.generation,
+        }),
+      }),
+      vm.metadata.uid,
+    );
+  }
+
+  private async markReady(vm: ProxmoxVMObject, spec: ProxmoxVMSpec, generation: number, hash: string, run: Run, outputs: Record<string, unknown>): Promise<void> {
+    const vmId = Number(outputs.vm_id ?? vm.status?.vmId);
+    const ips = Array.isArray(outputs.ipv4_addresses) ? (outputs.ipv4_addresses as unknown[]).map(String) : [];
+    const node = typeof outputs.node_name === "string" ? outputs.node_name : spec.nodeName;
+    const message = `VM ${vmId} on ${node}${ips.length ? ` at ${ips.join(", ")}` : ""} matches generation ${generation}`;
+    await this.d.status.update(
+      vm.metadata.namespace,
+      vm.metadata.name,
+      (s) => {
+        let conditions = setCondition(s.conditions as never, { type: ConditionType.Ready, status: "True", reason: Reason.Provisioned, message, observedGeneration: generation });
+        conditions = setCondition(conditions, { type: ConditionType.Synced, status: "True", reason: Reason.UpToDate, message: `run ${run.id} ${run.status === "no_changes" ? "found no changes" : "applied"}`, observedGeneration: generation });
+        conditions = setCondition(conditions, { type: ConditionType.Reconciling, status: "False", reason: Reason.UpToDate, message: "", observedGeneration: generation });
+        conditions = setCondition(conditions, { type: ConditionType.Stalled, status: "False", reason: Reason.UpToDate, message: "", observedGeneration: generation });
+        return {
+          ...s,
+          state: spec.started === false ? "Stopped" : "Running",
+          observedGeneration: generation,
+          vmId,
+          node,
+          ipAddresses: ips,
+          specHash: hash,
+          lastRun: lastRunOf(run),
+          conditions,
+        };
+      },
+      vm.metadata.uid,
+    );
+  }
+
+  private async reportDrift(vm: ProxmoxVMObject, run: Run, changes: { add: number; change: number; remove: number }): Promise<void> {
+    const message = `Proxmox differs from the spec: ${changes.add} to add, ${changes.change} to change, ${changes.remove} to destroy (not applied: ${vm.spec.managementPolicy === "ObserveOnly" ? "managementPolicy ObserveOnly" : "driftDetection.mode Report"}; see run ${run.id})`;
+    await this.d.status.update(
+      vm.metadata.namespace,
+      vm.metadata.name,
+      (s) => {
+        let conditions = setCondition(s.conditions as never, { type: ConditionType.Synced, status: "False", reason: Reason.DriftDetected, message, observedGeneration: vm.metadata.generation });
+        conditions = setCondition(conditions, { type: ConditionType.Reconciling, status: "False", reason: Reason.DriftDetected, message: "", observedGeneration: vm.metadata.generation });
+        return { ...s, lastRun: lastRunOf(run), conditions };
+      },
+      vm.metadata.uid,
+    );
+    await this.d.events.record(vm, "Warning", Reason.DriftDetected, message);
+  }
+
+  private async finishDeletion(vm: ProxmoxVMObject, connection: ResolvedConnection | undefined, vmId: number | undefined, run: Run, reason: string, message: string) {
+    if (connection && vmId !== undefined) await this.d.vmIds.release(connection.uid, vm.metadata.uid, vmId);
+    await this.d.events.record(vm, "Normal", reason, `${message} (run ${run.id})`);
+    try {
+      const fresh = await this.d.vms.get(vm.metadata.namespace, vm.metadata.name);
+      if (fresh.metadata.uid === vm.metadata.uid) await removeFinalizer(this.d.vms, fresh);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  private async forgetWithoutSpec(vm: ProxmoxVMObject): Promise<RunJobResult> {
+    await this.finishDeletion(vm, undefined, undefined, { id: "-" } as Run, "Orphaned", "resource deleted; the VM was kept (deletionPolicy: Orphan)");
+    return { outcome: "forgotten" };
+  }
+
+  private async failRun(job: Job<RunJob>, vm: ProxmoxVMObject, run: Run, runLog: RunLog, error: unknown, log: Logger): Promise<void> {
+    const te = error instanceof TerraformError ? error : undefined;
+    const message = te?.message ?? (error instanceof Error ? error.message : String(error));
+    const lockTimeout = /can't lock file|got timeout|state lock/i.test(message);
+    const permanent = te?.kind === "permanent";
+    const attempt = job.attemptsMade + 1;
+    const lastAttempt = permanent || attempt >= (job.opts.attempts ?? this.d.maxAttempts);
+    const reason = lockTimeout ? Reason.LockTimeout : Reason.ApplyFailed;
+    runLog.append({ level: "error", type: "run", message: `run failed (${te?.kind ?? "error"}): ${message}` });
+    const finished = await this.d.runs.finish(run.id, { status: "failed", error: message, errorKind: te?.kind ?? "error" }).catch(() => run);
+    await runLog.close().catch((e: unknown) => log.warn({ err: e }, "run log incomplete"));
+    const detail = permanent
+      ? `${message} — fix the spec; retrying cannot help`
+      : lastAttempt
+        ? `${message} — gave up after ${attempt} attempts; the controller tries again later`
+        : `${message} — attempt ${attempt} of ${job.opts.attempts ?? this.d.maxAttempts}, retrying with backoff`;
+    log.warn({ runId: run.id, kind: te?.kind, permanent, lastAttempt }, "run failed");
+    await this.d.status.update(
+      vm.metadata.namespace,
+      vm.metadata.name,
+      (s) => {
+        const generation = vm.metadata.generation;
+        let conditions = setCondition(s.conditions as never, { type: ConditionType.Ready, status: "False", reason, message: detail, observedGeneration: generation });
+        conditions = setCondition(conditions, { type: ConditionType.Stalled, status: permanent ? "True" : "False", reason, message: permanent ? detail : "", observedGeneration: generation });
+        conditions = setCondition(conditions, {
+          type: ConditionType.Reconciling,
+          status: lastAttempt ? "False" : "True",
+          reason,
+          message: lastAttempt ? "" : "retrying",
+          observedGeneration: generation,
+        });
+        return { ...s, state: lastAttempt ? "Failed" : s.state, lastRun: lastRunOf(finished), conditions };
+      },
+      vm.metadata.uid,
+    );
+    await this.d.events.record(vm, "Warning", reason, detail);
+  }
+
+  private async stall(vm: ProxmoxVMObject, reason: Reason, message: string): Promise<void> {
+    const generation = vm.metadata.generation;
+    await this.d.status.update(
+      vm.metadata.namespace,
+      vm.metadata.name,
+      (s) => {
+        let conditions = setCondition(s.conditions as never, { type: ConditionType.Stalled, status: "True", reason, message, observedGeneration: generation });
+        conditions = setCondition(conditions, { type: ConditionType.Ready, status: "False", reason, message, observedGeneration: generation });
+        conditions = setCondition(conditions, { type: ConditionType.Reconciling, status: "False", reason, message: "", observedGeneration: generation });
+        return { ...s, state: "Failed", observedGeneration: generation, conditions };
+      },
+      vm.metadata.uid,
+    );
+    await this.d.events.record(vm, "Warning", reason, message);
+  }
+
+  private async markWaiting(vm: ProxmoxVMObject, problem: ConnectionProblem): Promise<void> {
+    const reason = problem.reason === "InvalidSpec" ? Reason.InvalidSpec : (problem.reason as Reason);
+    await this.d.status.update(
+      vm.metadata.namespace,
+      vm.metadata.name,
+      (s) => ({
+        ...s,
+        conditions: setCondition(setCondition(s.conditions as never, { type: ConditionType.Ready, status: "False", reason, message: problem.message }), {
+          type: ConditionType.Reconciling,
+          status: "False",
+          reason,
+          message: "",
+        }),
+      }),
+      vm.metadata.uid,
+    );
+  }
+}
+
+function lastRunOf(run: Run): NonNullable<ProxmoxVMStatus["lastRun"]> {
+  return {
+    id: run.id,
+    action: run.action === "forget" ? "destroy" : run.action,
+    result: run.status,
+    ...(run.startedAt ? { startedAt: run.startedAt } : {}),
+    ...(run.finishedAt ? { finishedAt: run.finishedAt } : {}),
+  };
+}
+
+function eventData(e: TerraformEvent): Record<string, unknown> | undefined {
+  const data: Record<string, unknown> = { phase: e.phase };
+  if (e.resource) data.resource = e.resource;
+  if (e.action) data.action = e.action;
+  if (e.elapsedSeconds !== undefined) data.elapsedSeconds = e.elapsedSeconds;
+  if (e.changes) data.changes = e.changes;
+  if (e.diagnostic) data.diagnostic = e.diagnostic;
+  return data;
+}

@@ -1,0 +1,52 @@
+import {
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type KubernetesObject,
+} from "@kubernetes/client-node";
+import { API_GROUP, API_VERSION, FIELD_MANAGER } from "../api/group.js";
+
+/** Typed access to one plural of the operator's API group. */
+export class CustomObjects<T extends KubernetesObject> {
+  private readonly api: CustomObjectsApi;
+
+  constructor(
+    kubeConfig: KubeConfig,
+    readonly plural: string,
+  ) {
+    this.api = kubeConfig.makeApiClient(CustomObjectsApi);
+  }
+
+  private ref(namespace: string, name: string) {
+    return { group: API_GROUP, version: API_VERSION, namespace, plural: this.plural, name };
+  }
+
+  async get(namespace: string, name: string): Promise<T> {
+    return (await this.api.getNamespacedCustomObject(this.ref(namespace, name))) as T;
+  }
+
+  async list(namespace?: string): Promise<{ items: T[]; metadata?: { resourceVersion?: string } }> {
+    const result = namespace
+      ? await this.api.listNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: this.plural })
+      : await this.api.listClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: this.plural });
+    return result as { items: T[]; metadata?: { resourceVersion?: string } };
+  }
+
+  /** Replaces status with optimistic concurrency: the body carries metadata.resourceVersion. */
+  async replaceStatus(obj: T): Promise<T> {
+    const { namespace, name } = obj.metadata as { namespace: string; name: string };
+    return (await this.api.replaceNamespacedCustomObjectStatus({
+      ...this.ref(namespace, name),
+      body: obj,
+      fieldManager: FIELD_MANAGER,
+    })) as T;
+  }
+
+  async jsonPatch(namespace: string, name: string, operations: object[]): Promise<T> {
+    return (await this.api.patchNamespacedCustomObject(
+      { ...this.ref(namespace, name), body: operations, fieldManager: FIELD_MANAGER },
+      setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),
+    )) as T;
+  }
+}

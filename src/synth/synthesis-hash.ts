@@ -1,0 +1,10 @@
+import { createHash } from "node:crypto";
+
+/**
+ * Identifies one synthesized configuration together with what will run it: the same JSON under a
+ * different provider or tool version can plan differently, so the operator must not treat it as
+ * already applied. NUL separators keep the three parts from running into each other.
+ */
+export function synthesisHash(json: string, providerVersion: string, toolVersion: string): string {
+  return createHash("sha256").update(json).update("\0").update(providerVersion).update("\0").update(toolVersion).digest("hex");
+}

@@ -1,0 +1,31 @@
+import type { ProxmoxVMSpec } from "../api/proxmox-vm.js";
+
+/** Everything one VM's Terraform configuration is derived from. */
+export interface SynthesisInput {
+  /** The ProxmoxVM's identity: `name` is the VM name unless spec.name overrides it. */
+  namespace: string;
+  name: string;
+  /** Already validated (and defaulted) by ProxmoxVMSpecSchema. */
+  spec: ProxmoxVMSpec;
+  /** VM id pinned in status once known; overrides spec.vmId so the VM is never re-created. */
+  vmId?: number;
+  /** Exact bpg/proxmox version, e.g. "0.111.1". */
+  providerVersion: string;
+  /** e.g. "tofu 1.12.6"; not in the JSON, only in the hash (a new tool may plan differently). */
+  toolVersion: string;
+  /** Schema of the pg backend; default DEFAULT_STATE_SCHEMA. */
+  stateSchema?: string;
+}
+
+export interface SynthesisResult {
+  /** Canonical Terraform JSON: keys sorted, 2-space indent; byte-identical for equal input. */
+  json: string;
+  /** `json` parsed. */
+  config: Record<string, unknown>;
+  /** sha256 hex over json, providerVersion and toolVersion (see synthesis-hash.ts). */
+  hash: string;
+  /** Variables the worker must pass as TF_VAR_<name>, e.g. ["cloud_init_password"]. */
+  secretVariables: string[];
+}
+
+export const DEFAULT_STATE_SCHEMA = "ptm_tfstate";

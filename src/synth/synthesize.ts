@@ -1,0 +1,30 @@
+import { Construct } from "constructs";
+import { ProxmoxVmStack } from "../../stacks/proxmox-vm-stack.js";
+import { canonicalJson } from "./canonical-json.js";
+import type { SynthesisInput, SynthesisResult } from "./synthesis-input.js";
+import { synthesisHash } from "./synthesis-hash.js";
+
+export { DEFAULT_STATE_SCHEMA, type SynthesisInput, type SynthesisResult } from "./synthesis-input.js";
+export { SynthesisError } from "./synthesis-error.js";
+export { workspaceName } from "./workspace-name.js";
+
+/** Fixed stack id: it only appears in the stripped metadata, but keeps construct paths identical. */
+const STACK_ID = "proxmox-vm";
+
+/**
+ * ProxmoxVM → Terraform JSON, in memory. Pure: no files, no environment, no clock; runs on every
+ * reconcile. Throws SynthesisError for a spec it cannot express.
+ */
+export function synthesizeVmStack(input: SynthesisInput): SynthesisResult {
+  // A bare construct as root instead of cdktn's App: App creates its output directory on
+  // construction and reads context from the environment, and toTerraform() needs neither.
+  const root = new Construct(undefined as unknown as Construct, "");
+  const stack = new ProxmoxVmStack(root, STACK_ID, input);
+  const json = canonicalJson(stack.toTerraform());
+  return {
+    json,
+    config: JSON.parse(json) as Record<string, unknown>,
+    hash: synthesisHash(json, input.providerVersion, input.toolVersion),
+    secretVariables: [...stack.secretVariables],
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * Decides whether a failed tofu command is worth retrying. Timeouts and aborts are known from how
+ * the process ended and never reach this function; it sees the (redacted) error diagnostics and
+ * the tail of stderr.
+ *
+ * | kind      | when (first matching row wins)                                            | why                                              |
+ * |-----------|---------------------------------------------------------------------------|--------------------------------------------------|
+ * | lock      | "Error acquiring the state lock", "Workspace is already locked"            | another run holds the workspace: retry later     |
+ * | transient | Proxmox "can't lock file" / "got timeout" (a busy node's config lock)     | clears by itself                                 |
+ * | transient | HTTP 5xx from the API (500, 502, 503, 504, "Internal Server Error", ...)  | server side, usually passing                     |
+ * | transient | connection refused / reset, broken pipe, EOF, no such host                | network or a restarting API / PostgreSQL         |
+ * | transient | TLS handshake timeout, "context deadline exceeded", "i/o timeout"         | slow or overloaded peer                          |
+ * | transient | PostgreSQL "too many connections", "the database system is starting up"  | the state backend is busy or restarting          |
+ * | permanent | Unsupported argument / attribute / block type, Invalid value / reference / expression / type, Incorrect attribute value type | the configuration is wrong: a retry fails the same way |
+ * | permanent | Missing required argument, unknown attribute, "is not expected here", No value for required variable | same                                       |
+ * | permanent | JSON-syntax twins: "Extraneous JSON object property", "No argument or block type is named" | main.tf.json is JSON, so these are what tofu says |
+ * | permanent | Proxmox 400 "Parameter verification failed"                               | the API refused the values                       |
+ * | permanent | state encrypted but no/wrong encryption configuration                     | needs the right passphrase, not time             |
+ * | permanent | exit 126/127 without diagnostics (binary missing or not executable)       | a deployment problem                             |
+ * | transient | anything else                                                             | retrying is the safer default; the worker caps attempts |
+ *
+ * Transient rows are checked before permanent ones: a 503 whose body happens to say "Invalid
+ * value" is still worth a retry.
+ */
+
+export type FailureKind = "transient" | "permanent" | "lock";
+
+interface Rule {
+  kind: FailureKind;
+  pattern: RegExp;
+}
+
+const RULES: Rule[] = [
+  { kind: "lock", pattern: /Error acquiring the state lock|Workspace is already locked|state lock is held|ConditionalCheckFailedException/i },
+
+  { kind: "transient", pattern: /can't lock file|got timeout/i },
+  { kind: "transient", pattern: /\b(?:HTTP|status(?: code)?|response)\D{0,3}5\d\d\b|\b5\d\d (?:Internal Server Error|Not Implemented|Bad Gateway|Service Unavailable|Gateway Time-?out)\b|\b(?:Internal Server Error|Bad Gateway|Service Unavailable|Gateway Time-?out)\b/i },
+  { kind: "transient", pattern: /connection refused|connection reset|broken pipe|unexpected EOF|no such host|network is unreachable|ECONNREFUSED|ECONNRESET/i },
+  { kind: "transient", pattern: /TLS handshake timeout|context deadline exceeded|i\/o timeout|Client\.Timeout exceeded/i },
+  { kind: "transient", pattern: /too many connections|the database system is (?:starting up|shutting down)/i },
+
+  { kind: "permanent", pattern: /Unsupported (?:argument|attribute|block type)|Invalid (?:value|reference|expression|resource type|type|function argument)\b|Incorrect attribute value type/i },
+  { kind: "permanent", pattern: /Missing required (?:argument|attribute)|unknown attribute|is not expected here|No value for required variable/i },
+  { kind: "permanent", pattern: /Extraneous JSON object property|No argument or block type is named/i },
+  { kind: "permanent", pattern: /Parameter verification failed/i },
+  { kind: "permanent", pattern: /can not be read without an encryption configuration|decryption failed for all provided methods|unencrypted payload without unencrypted method|Unable to use unencrypted method/i },
+];
+
+export interface ClassifyInput {
+  /** Error diagnostics as "summary\ndetail" strings, or any error text. */
+  texts: readonly string[];
+  exitCode?: number | null;
+}
+
+export function classifyFailure({ texts, exitCode }: ClassifyInput): FailureKind {
+  const text = texts.join("\n");
+  for (const rule of RULES) {
+    if (rule.pattern.test(text)) return rule.kind;
+  }
+  if (exitCode === 126 || exitCode === 127) return "permanent";
+  return "transient";
+}

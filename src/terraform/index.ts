@@ -1,0 +1,16 @@
+export * from "./events.js";
+export { TerraformError, isTerraformError, MAX_CONDITION_MESSAGE, type TerraformErrorKind } from "./terraform-error.js";
+export { classifyFailure, type FailureKind } from "./classify-error.js";
+export { Redactor, REDACTED, isSecretName } from "./redact.js";
+export { encryptionConfig, ENCRYPTION_ENV, MIN_PASSPHRASE_LENGTH } from "./encryption.js";
+export { parseLine, LineSplitter } from "./json-stream.js";
+export {
+  TerraformRunner,
+  DEFAULT_INHERIT_ENV,
+  type TerraformRunnerOptions,
+  type TerraformFlavor,
+  type RunOptions,
+  type PlanResult,
+  type ApplyResult,
+  type VersionInfo,
+} from "./runner.js";

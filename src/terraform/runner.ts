@@ -1,0 +1,547 @@
+/**
+ * Runs OpenTofu (or Terraform) for one VM: a reused per-VM work directory, a shared plugin cache,
+ * state in the `pg` backend (one workspace per VM), every output line turned into a redacted
+ * TerraformEvent, failures turned into a classified TerraformError.
+ *
+ * Timeouts: `RunOptions.timeoutMs` limits each command (init, plan, apply, ...); the optional
+ * `deadline` (epoch ms) caps the whole run across commands. A command gets
+ * min(timeoutMs, deadline - now); one that would start after the deadline fails at once.
+ *
+ * Lock timeout: `-lock-timeout=0s` by default: a held lock means another worker runs this VM, so
+ * the command fails fast with kind "lock" and the queue retries with backoff instead of holding a
+ * worker slot while it waits.
+ *
+ * One run per work directory at a time (the worker serialises jobs per VM): tofu keeps the
+ * selected workspace in .terraform/environment.
+ */
+import { randomUUID } from "node:crypto";
+import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { classifyFailure } from "./classify-error.js";
+import { ENCRYPTION_ENV, encryptionConfig } from "./encryption.js";
+import {
+  emptyChanges,
+  type ChangeCounts,
+  type TerraformDiagnostic,
+  type TerraformEvent,
+  type TerraformPhase,
+} from "./events.js";
+import { parseLine } from "./json-stream.js";
+import { runProcess, type StopReason } from "./process.js";
+import { Redactor, isSecretName } from "./redact.js";
+import { TerraformError, type TerraformErrorKind } from "./terraform-error.js";
+import { parseTextDiagnostics } from "./text-diagnostics.js";
+
+export type TerraformFlavor = "tofu" | "terraform";
+
+export interface TerraformRunnerOptions {
+  /** Path (or PATH name) of the tofu/terraform binary. */
+  binary: string;
+  flavor: TerraformFlavor;
+  /** Per-VM work directories are created under here. */
+  workdirRoot: string;
+  /** Shared provider cache (TF_PLUGIN_CACHE_DIR). */
+  pluginCacheDir: string;
+  /** TF_CLI_CONFIG_FILE (provider mirrors, credentials helpers). */
+  cliConfigFile?: string;
+  /** SIGTERM → SIGKILL grace period on timeout/abort. Default 30 s: tofu waits for in-flight provider calls before it writes state. */
+  killGraceMs?: number;
+  /** `-lock-timeout` for commands that lock state. Default "0s" (see above). */
+  lockTimeout?: string;
+  /** Use `setpriv --pdeathsig SIGTERM` when available. Default true. */
+  parentDeathSignal?: boolean;
+  /** Names copied from the worker's environment into tofu's (nothing else is inherited). */
+  inheritEnv?: readonly string[];
+  /** Where tofu's (immediately unlinked) output files live; default /dev/shm, else the OS temp dir. See process.ts. */
+  scratchDir?: string;
+}
+
+export interface RunOptions {
+  /** Directory name under workdirRoot, reused between runs of the same VM. */
+  workdirName: string;
+  /** The Terraform JSON configuration (main.tf.json). Must not contain secrets. */
+  configJson: string;
+  /** Backend workspace (one per VM). */
+  workspace: string;
+  /** Extra environment for tofu: PG_CONN_STR, provider credentials, TF_VAR_*. */
+  env: Record<string, string>;
+  /** Values to redact in addition to env values of secret-looking names (see redact.ts). */
+  secrets?: string[];
+  /** OpenTofu only: encrypt state and plan with pbkdf2 + aes_gcm (at least 16 characters). */
+  stateEncryptionPassphrase?: string;
+  /** Limit for each command. */
+  timeoutMs: number;
+  /** Optional overall deadline (epoch milliseconds) across the run's commands. */
+  deadline?: number;
+  signal?: AbortSignal;
+  onEvent?: (event: TerraformEvent) => void;
+}
+
+export interface PlanResult {
+  /** Exit code 2 of `plan -detailed-exitcode`. */
+  hasChanges: boolean;
+  changes: ChangeCounts;
+  /** The saved plan, only when there are changes; apply() consumes and deletes it. */
+  planFile?: string;
+  /** Addresses of `resource_drift` events: changed outside tofu. */
+  drift: string[];
+  /** Warnings (a successful plan has no errors). */
+  diagnostics: TerraformDiagnostic[];
+}
+
+export interface ApplyResult {
+  changes: ChangeCounts;
+}
+
+export interface VersionInfo {
+  flavor: TerraformFlavor;
+  version: string;
+  /** Provider source → version selected in the work directory (only when a run is given). */
+  providerVersions?: Record<string, string>;
+}
+
+export const DEFAULT_INHERIT_ENV: readonly string[] = [
+  "PATH",
+  "HOME",
+  "USER",
+  "LANG",
+  "LC_ALL",
+  "LC_CTYPE",
+  "TZ",
+  "TMPDIR",
+  "SSL_CERT_FILE",
+  "SSL_CERT_DIR",
+  "HTTP_PROXY",
+  "HTTPS_PROXY",
+  "NO_PROXY",
+  "http_proxy",
+  "https_proxy",
+  "no_proxy",
+];
+
+const CONFIG_FILE = "main.tf.json";
+const PLAN_SUFFIX = ".tfplan";
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+const VERSION_TIMEOUT_MS = 30_000;
+/** Non-JSON lines kept per command for error messages and text diagnostics. */
+const TAIL_LINES = 200;
+
+interface CommandSpec {
+  phase: TerraformPhase;
+  args: string[];
+  /** Exit codes that mean success (plan -detailed-exitcode: 0 and 2). */
+  okCodes?: number[];
+  /** Keep stdout as text instead of emitting it (output -json, version -json: may hold values). */
+  captureStdout?: boolean;
+  cwd: string;
+}
+
+interface CommandOutcome {
+  exitCode: number;
+  stdout: string;
+  diagnostics: TerraformDiagnostic[];
+  changeSummary?: ChangeCounts;
+  drift: string[];
+}
+
+export class TerraformRunner {
+  private readonly opts: Required<Omit<TerraformRunnerOptions, "cliConfigFile" | "scratchDir">> &
+    Pick<TerraformRunnerOptions, "cliConfigFile" | "scratchDir">;
+
+  constructor(opts: TerraformRunnerOptions) {
+    this.opts = {
+      killGraceMs: 30_000,
+      lockTimeout: "0s",
+      parentDeathSignal: true,
+      inheritEnv: DEFAULT_INHERIT_ENV,
+      ...opts,
+    };
+  }
+
+  get flavor(): TerraformFlavor {
+    return this.opts.flavor;
+  }
+
+  /** The VM's work directory. */
+  workdir(run: Pick<RunOptions, "workdirName">): string {
+    if (!NAME.test(run.workdirName)) {
+      throw new TypeError(`invalid workdirName ${JSON.stringify(run.workdirName)}: use letters, digits, '.', '_' and '-'`);
+    }
+    return path.join(this.opts.workdirRoot, run.workdirName);
+  }
+
+  /** Writes main.tf.json, runs `init` and `workspace select -or-create`. */
+  async prepare(run: RunOptions): Promise<void> {
+    if (!NAME.test(run.workspace)) {
+      throw this.usageError("workspace", `invalid workspace name ${JSON.stringify(run.workspace)}`);
+    }
+    const dir = this.workdir(run);
+    this.checkRun(run, "init");
+    this.checkConfig(run);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await mkdir(this.opts.pluginCacheDir, { recursive: true });
+    await this.removeStale(dir);
+    const tmp = path.join(dir, `.${CONFIG_FILE}.${randomUUID()}`);
+    await writeFile(tmp, run.configJson, { mode: 0o600 });
+    await rename(tmp, path.join(dir, CONFIG_FILE));
+
+    const json = this.opts.flavor === "tofu" ? ["-json"] : [];
+    const init = ["init", "-input=false", "-no-color", "-reconfigure", ...json];
+    try {
+      await this.exec(run, { phase: "init", args: init, cwd: dir });
+    } catch (error) {
+      // A provider pin changed since the lock file was written: let init pick the new version.
+      if (!(error instanceof TerraformError) || !/init -upgrade/.test(diagText(error.diagnostics))) throw error;
+      await this.exec(run, { phase: "init", args: [...init, "-upgrade"], cwd: dir });
+    }
+    await this.exec(run, {
+      phase: "workspace",
+      args: ["workspace", "select", "-or-create", ...json, run.workspace],
+      cwd: dir,
+    });
+  }
+
+  /** `plan -out -json -detailed-exitcode` (with `-destroy` for a destroy). */
+  async plan(run: RunOptions, options: { destroy?: boolean } = {}): Promise<PlanResult> {
+    const dir = this.workdir(run);
+    const planName = `ptm-${randomUUID()}${PLAN_SUFFIX}`;
+    const args = [
+      "plan",
+      "-input=false",
+      "-no-color",
+      "-json",
+      "-detailed-exitcode",
+      `-lock-timeout=${this.opts.lockTimeout}`,
+      `-out=${planName}`,
+    ];
+    if (options.destroy) args.push("-destroy");
+    const planFile = path.join(dir, planName);
+    try {
+      const outcome = await this.exec(run, { phase: "plan", args, okCodes: [0, 2], cwd: dir });
+      const hasChanges = outcome.exitCode === 2;
+      if (!hasChanges) await rm(planFile, { force: true });
+      return {
+        hasChanges,
+        changes: outcome.changeSummary ?? emptyChanges(),
+        planFile: hasChanges ? planFile : undefined,
+        drift: outcome.drift,
+        diagnostics: outcome.diagnostics,
+      };
+    } catch (error) {
+      await rm(planFile, { force: true });
+      throw error;
+    }
+  }
+
+  /** `apply -json <planFile>`; the plan file is deleted afterwards whatever happens (it is single-use and may hold variable values). */
+  async apply(run: RunOptions, planFile: string): Promise<ApplyResult> {
+    const dir = this.workdir(run);
+    const rel = path.relative(dir, path.resolve(dir, planFile));
+    if (rel.startsWith("..") || path.isAbsolute(rel) || !rel.endsWith(PLAN_SUFFIX)) {
+      throw new TypeError(`plan file ${planFile} is not one of this work directory's plans`);
+    }
+    try {
+      const outcome = await this.exec(run, {
+        phase: "apply",
+        args: ["apply", "-input=false", "-no-color", "-json", `-lock-timeout=${this.opts.lockTimeout}`, rel],
+        cwd: dir,
+      });
+      return { changes: outcome.changeSummary ?? emptyChanges() };
+    } finally {
+      await rm(path.join(dir, rel), { force: true });
+    }
+  }
+
+  /** Deletes a plan that will not be applied. */
+  async discardPlan(planFile: string): Promise<void> {
+    if (planFile.endsWith(PLAN_SUFFIX)) await rm(planFile, { force: true });
+  }
+
+  /**
+   * `output -json` as name → value. Sensitive outputs are left out unless asked for, since
+   * callers tend to copy outputs into resource status.
+   */
+  async output(run: RunOptions, options: { includeSensitive?: boolean } = {}): Promise<Record<string, unknown>> {
+    const outcome = await this.exec(run, {
+      phase: "output",
+      args: ["output", "-no-color", "-json"],
+      captureStdout: true,
+      cwd: this.workdir(run),
+    });
+    const text = outcome.stdout.trim();
+    let parsed: Record<string, { value?: unknown; sensitive?: boolean }>;
+    try {
+      parsed = text ? (JSON.parse(text) as typeof parsed) : {};
+    } catch (cause) {
+      throw new TerraformError({
+        kind: "transient",
+        phase: "output",
+        exitCode: 0,
+        fallbackMessage: "output -json printed something that is not JSON",
+        cause,
+      });
+    }
+    const values: Record<string, unknown> = {};
+    for (const [name, entry] of Object.entries(parsed)) {
+      if (entry.sensitive && !options.includeSensitive) continue;
+      values[name] = entry.value;
+    }
+    return values;
+  }
+
+  /**
+   * `state rm <address>`: forget a resource while leaving the real object alone ("orphan").
+   * Idempotent: an address that is not in state gives `{ removed: false }`.
+   */
+  async stateRemove(run: RunOptions, address: string): Promise<{ removed: boolean }> {
+    if (!address || address.startsWith("-")) throw new TypeError(`invalid resource address ${JSON.stringify(address)}`);
+    const json = this.opts.flavor === "tofu" ? ["-json"] : [];
+    try {
+      await this.exec(run, {
+        phase: "state",
+        args: ["state", "rm", "-no-color", `-lock-timeout=${this.opts.lockTimeout}`, ...json, address],
+        cwd: this.workdir(run),
+      });
+      return { removed: true };
+    } catch (error) {
+      if (error instanceof TerraformError && /No matching objects found/.test(diagText(error.diagnostics))) {
+        return { removed: false };
+      }
+      throw error;
+    }
+  }
+
+  /** `version -json`; with a run, also the providers selected in its work directory. */
+  async version(run?: RunOptions): Promise<VersionInfo> {
+    let cwd = this.opts.workdirRoot;
+    if (run) cwd = this.workdir(run);
+    else await mkdir(cwd, { recursive: true });
+    const outcome = await this.exec(
+      run ?? { workdirName: "", configJson: "", workspace: "", env: {}, timeoutMs: VERSION_TIMEOUT_MS },
+      { phase: "version", args: ["version", "-json"], captureStdout: true, cwd },
+    );
+    const parsed = JSON.parse(outcome.stdout) as { terraform_version?: string; provider_selections?: Record<string, string> };
+    const info: VersionInfo = { flavor: this.opts.flavor, version: parsed.terraform_version ?? "unknown" };
+    if (run) info.providerVersions = parsed.provider_selections ?? {};
+    return info;
+  }
+
+  // --- internals ---------------------------------------------------------------------------
+
+  private childEnv(run: RunOptions): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const name of this.opts.inheritEnv) {
+      const v = process.env[name];
+      if (v !== undefined) env[name] = v;
+    }
+    Object.assign(env, {
+      TF_IN_AUTOMATION: "1",
+      TF_INPUT: "0",
+      CHECKPOINT_DISABLE: "1",
+      TF_PLUGIN_CACHE_DIR: this.opts.pluginCacheDir,
+    });
+    if (this.opts.cliConfigFile) env.TF_CLI_CONFIG_FILE = this.opts.cliConfigFile;
+    Object.assign(env, run.env);
+    if (run.stateEncryptionPassphrase !== undefined) env[ENCRYPTION_ENV] = encryptionConfig(run.stateEncryptionPassphrase);
+    return env;
+  }
+
+  /** Fails early on settings tofu would only trip over later (or never). */
+  private checkRun(run: RunOptions, phase: TerraformPhase): void {
+    if (run.stateEncryptionPassphrase === undefined) return;
+    if (this.opts.flavor !== "tofu") {
+      throw this.usageError(phase, "state encryption needs OpenTofu: Terraform has no TF_ENCRYPTION; remove the passphrase or switch the flavor to tofu");
+    }
+    if (run.env[ENCRYPTION_ENV] !== undefined) {
+      throw this.usageError(phase, `set either stateEncryptionPassphrase or env.${ENCRYPTION_ENV}, not both`);
+    }
+    try {
+      encryptionConfig(run.stateEncryptionPassphrase);
+    } catch (error) {
+      throw this.usageError(phase, (error as Error).message);
+    }
+  }
+
+  /** The configuration is written to disk: refuse one that carries a secret we were given. */
+  private checkConfig(run: RunOptions): void {
+    try {
+      JSON.parse(run.configJson);
+    } catch (error) {
+      throw this.usageError("init", `configJson is not valid JSON: ${(error as Error).message}`);
+    }
+    const strict = [...(run.secrets ?? [])];
+    if (run.stateEncryptionPassphrase) strict.push(run.stateEncryptionPassphrase);
+    for (const [name, value] of Object.entries(run.env)) {
+      // TF_VAR_ values are often plain inputs that the configuration may repeat; skip those here.
+      if (isSecretName(name) && !name.startsWith("TF_VAR_")) strict.push(value);
+    }
+    const check = new Redactor(strict);
+    if (check.size > 0 && check.redact(run.configJson) !== run.configJson) {
+      throw this.usageError("init", "configJson contains a secret value; pass secrets through env (TF_VAR_*, provider variables) instead");
+    }
+  }
+
+  private usageError(phase: TerraformPhase, message: string): TerraformError {
+    return new TerraformError({ kind: "permanent", phase, exitCode: null, fallbackMessage: message });
+  }
+
+  /** Leftovers of an interrupted earlier run: stray configuration files tofu would load, plans holding variable values. */
+  private async removeStale(dir: string): Promise<void> {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      const n = entry.name;
+      const stale =
+        n.endsWith(PLAN_SUFFIX) ||
+        (n !== CONFIG_FILE && (n.endsWith(".tf") || n.endsWith(".tf.json") || n.endsWith(".tfvars") || n.endsWith(".tfvars.json"))) ||
+        n.startsWith(`.${CONFIG_FILE}.`);
+      if (stale) await rm(path.join(dir, n), { force: true });
+    }
+  }
+
+  private emit(run: RunOptions, event: TerraformEvent): void {
+    try {
+      run.onEvent?.(event);
+    } catch {
+      // A failing listener must not break the stream handling of a running tofu.
+    }
+  }
+
+  private async exec(run: RunOptions, spec: CommandSpec): Promise<CommandOutcome> {
+    const { phase } = spec;
+    this.checkRun(run, phase);
+    const env = this.childEnv(run);
+    const secrets = [...(run.secrets ?? [])];
+    if (run.stateEncryptionPassphrase) secrets.push(run.stateEncryptionPassphrase);
+    const redactor = Redactor.fromEnv(env, secrets);
+    const note = (level: TerraformEvent["level"], type: string, message: string) =>
+      this.emit(run, {
+        phase,
+        stream: "runner",
+        level,
+        type,
+        message: redactor.redact(message),
+        timestamp: new Date().toISOString(),
+      });
+
+    if (run.signal?.aborted) {
+      throw new TerraformError({ kind: abortKind(run.signal), phase, exitCode: null, fallbackMessage: `${phase} not started: the run was aborted` });
+    }
+    let timeoutMs = run.timeoutMs;
+    let byDeadline = false;
+    if (run.deadline !== undefined) {
+      const left = run.deadline - Date.now();
+      if (left <= 0) {
+        throw new TerraformError({ kind: "timeout", phase, exitCode: null, fallbackMessage: `${phase} not started: the run's deadline has passed` });
+      }
+      if (left < timeoutMs) {
+        timeoutMs = left;
+        byDeadline = true;
+      }
+    }
+
+    const outcome: CommandOutcome = { exitCode: -1, stdout: "", diagnostics: [], drift: [] };
+    const stdoutChunks: string[] = [];
+    const tail: string[] = [];
+    const stderrTail: string[] = [];
+    note("info", "command", `${path.basename(this.opts.binary)} ${spec.args.join(" ")}`);
+
+    const onLine = (stream: "stdout" | "stderr", line: string) => {
+      if (stream === "stdout" && spec.captureStdout) {
+        stdoutChunks.push(line);
+        return;
+      }
+      if (!line.trim()) return;
+      const event = parseLine(line, { phase, stream, redactor });
+      if (event.diagnostic) outcome.diagnostics.push(event.diagnostic);
+      if (event.changes && event.type === "change_summary") outcome.changeSummary = event.changes;
+      if (event.type === "resource_drift" && event.resource) outcome.drift.push(event.resource);
+      if (event.type === "log" && !line.startsWith("{")) {
+        pushTail(tail, event.message);
+        if (stream === "stderr") pushTail(stderrTail, event.message);
+      }
+      this.emit(run, event);
+    };
+    const onStop = (reason: StopReason, step: "SIGTERM" | "SIGKILL") => {
+      const why = reason === "timeout" ? `timed out after ${timeoutMs} ms${byDeadline ? " (run deadline)" : ""}` : "aborted";
+      note(
+        "warn",
+        "log",
+        step === "SIGTERM"
+          ? `${phase} ${why}: sending SIGTERM (tofu stops gracefully, writes state and releases the lock)`
+          : `${phase} still running ${this.opts.killGraceMs} ms after SIGTERM: sending SIGKILL to its process group`,
+      );
+    };
+
+    let result;
+    try {
+      result = await runProcess({
+        command: this.opts.binary,
+        args: spec.args,
+        cwd: spec.cwd,
+        env,
+        timeoutMs,
+        killGraceMs: this.opts.killGraceMs,
+        signal: run.signal,
+        parentDeathSignal: this.opts.parentDeathSignal,
+        scratchDir: this.opts.scratchDir,
+        onLine,
+        onStop,
+      });
+    } catch (cause) {
+      // spawn itself failed: missing binary or work directory.
+      throw new TerraformError({
+        kind: "permanent",
+        phase,
+        exitCode: null,
+        fallbackMessage: redactor.redact(`cannot start ${this.opts.binary}: ${(cause as Error).message}`),
+        cause,
+      });
+    }
+    outcome.stdout = stdoutChunks.join("\n");
+    const okCodes = spec.okCodes ?? [0];
+    if (result.exitCode !== null && okCodes.includes(result.exitCode)) {
+      outcome.exitCode = result.exitCode;
+      // A successful run has no error diagnostics; warnings are what is left worth returning.
+      return outcome;
+    }
+
+    let errors = outcome.diagnostics.filter((d) => d.severity === "error");
+    if (errors.length === 0) errors = parseTextDiagnostics(tail).filter((d) => d.severity === "error");
+    let kind: TerraformErrorKind;
+    let fallbackMessage: string | undefined;
+    if (result.stopReason === "timeout") {
+      kind = "timeout";
+      fallbackMessage = `${phase} timed out after ${Math.round(timeoutMs / 1000)}s${byDeadline ? " (run deadline)" : ""}`;
+    } else if (result.stopReason === "aborted") {
+      kind = abortKind(run.signal);
+      fallbackMessage = `${phase} ${kind === "timeout" ? "timed out" : "was aborted"}`;
+    } else {
+      kind = classifyFailure({ texts: [...errors.map((d) => `${d.summary}\n${d.detail}`), ...stderrTail], exitCode: result.exitCode });
+      if (result.exitCode === null) fallbackMessage = `${phase} was killed by ${result.signal ?? "a signal"}`;
+    }
+    throw new TerraformError({
+      kind,
+      phase,
+      exitCode: result.exitCode,
+      diagnostics: errors,
+      stderrTail: stderrTail.slice(-20),
+      fallbackMessage,
+    });
+  }
+}
+
+function pushTail(tail: string[], line: string): void {
+  tail.push(line);
+  if (tail.length > TAIL_LINES) tail.shift();
+}
+
+function diagText(diags: readonly TerraformDiagnostic[]): string {
+  return diags.map((d) => `${d.summary}\n${d.detail}`).join("\n");
+}
+
+/** AbortSignal.timeout() (a TimeoutError reason) is a deadline, anything else a cancellation. */
+function abortKind(signal: AbortSignal | undefined): "timeout" | "aborted" {
+  const reason: unknown = signal?.reason;
+  return reason instanceof Error && reason.name === "TimeoutError" ? "timeout" : "aborted";
+}
+

@@ -1,0 +1,185 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { Redis } from "ioredis";
+import { App, type Role } from "../../src/app.js";
+import { readEnv } from "../../src/config/env.js";
+import type { ProxmoxVMObject } from "../../src/kube/types.js";
+import { startSimulator, type RunningSimulator, type SimulatorOptions } from "../../src/simulator/index.js";
+import { createLogger } from "../../src/telemetry/logger.js";
+import { kubectl, platformKubeConfig, uniqueName } from "./kube.js";
+import { platformEnv } from "./platform-env.js";
+import { repoRoot } from "./paths.js";
+
+export interface HarnessOptions {
+  roles?: Role[];
+  simulator?: SimulatorOptions;
+  env?: Record<string, string>;
+  /** Create the ProxmoxConnection "pve" and its Secret (default true). */
+  connection?: boolean;
+}
+
+let crdsApplied: Promise<unknown> | undefined;
+
+/** Applies crds/ once per test process and waits until they are served. */
+export function ensureCrds(): Promise<unknown> {
+  crdsApplied ??= (async () => {
+    await kubectl(["apply", "--server-side", "--force-conflicts", "-f", path.join(repoRoot, "crds")]);
+    await kubectl(["wait", "--for=condition=Established", "crd/proxmoxvms.proxmox.terraform-manager.dev", "crd/proxmoxconnections.proxmox.terraform-manager.dev", "--timeout=60s"]);
+  })();
+  return crdsApplied;
+}
+
+/**
+ * One isolated operator for one test file: its own namespace (the controller watches only it),
+ * Redis key prefix, database schemas, work directory and simulator. Everything is real: the
+ * API server, Redis, PostgreSQL, tofu and the provider.
+ */
+export class OperatorHarness {
+  readonly namespace = uniqueName("e2e");
+  readonly prefix = `t${randomBytes(4).toString("hex")}`;
+  readonly dbSchema = `t_${randomBytes(4).toString("hex")}`;
+  readonly stateSchema = `ts_${randomBytes(4).toString("hex")}`;
+  sim!: RunningSimulator;
+  app: App | undefined;
+  workdir!: string;
+  readonly kubeConfig = platformKubeConfig();
+
+  constructor(private readonly options: HarnessOptions = {}) {}
+
+  /** Environment for an operator process (in this process or a child) of this harness. */
+  operatorEnv(): Record<string, string> {
+    const p = platformEnv();
+    return {
+      ...p,
+      PTM_QUEUE_PREFIX: this.prefix,
+      PTM_DB_SCHEMA: this.dbSchema,
+      PTM_STATE_SCHEMA: this.stateSchema,
+      PTM_NAMESPACE: this.namespace,
+      PTM_LEADER_ELECTION: "false",
+      PTM_WORKDIR_ROOT: this.workdir,
+      PTM_PLUGIN_CACHE_DIR: path.join(p.PTM_PLATFORM_DIR ?? os.tmpdir(), "plugin-cache"),
+      PTM_LOG_LEVEL: process.env.PTM_TEST_LOG_LEVEL ?? "warn",
+      PTM_PROVIDER_VERSION: p.PTM_PROVIDER_VERSION,
+      PTM_WORKER_CONCURRENCY: "4",
+      PTM_RESYNC_INTERVAL: "30s",
+      ...this.options.env,
+    };
+  }
+
+  async start(): Promise<this> {
+    await ensureCrds();
+    this.workdir = await mkdtemp(path.join(os.tmpdir(), "ptm-e2e-"));
+    this.sim = await startSimulator({ port: 0, taskDurationMs: 0, log: false, unauthorizedDelayMs: 0, ...this.options.simulator });
+    await kubectl(["create", "namespace", this.namespace]);
+    if (this.options.connection !== false) await this.createConnection("pve");
+    const roles = this.options.roles ?? ["controller", "worker"];
+    if (roles.length > 0) await this.startApp(roles);
+    return this;
+  }
+
+  async startApp(roles: Role[]): Promise<App> {
+    const env = readEnv({ ...process.env, ...this.operatorEnv() });
+    const app = new App({ env, roles, logger: createLogger(env.PTM_LOG_LEVEL, { test: this.namespace }), kubeConfig: this.kubeConfig });
+    await app.start();
+    this.app = app;
+    return app;
+  }
+
+  async createConnection(name: string, opts: { secretName?: string; withSecret?: boolean } = {}): Promise<void> {
+    const secretName = opts.secretName ?? `${name}-token`;
+    if (opts.withSecret !== false) {
+      await kubectl(["apply", "-n", this.namespace, "-f", "-"], yamlOf({
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: secretName },
+        stringData: { token: `PVEAPIToken=${this.sim.token}` },
+      }));
+    }
+    await this.apply({
+      apiVersion: "proxmox.terraform-manager.dev/v1alpha1",
+      kind: "ProxmoxConnection",
+      metadata: { name },
+      spec: { endpoint: this.sim.url, tokenSecretRef: { name: secretName, key: "token" }, insecureSkipTLSVerify: true },
+    });
+  }
+
+  async apply(obj: object): Promise<string> {
+    return kubectl(["apply", "-n", this.namespace, "-f", "-"], yamlOf(obj));
+  }
+
+  async getVm(name: string): Promise<ProxmoxVMObject | undefined> {
+    try {
+      return JSON.parse(await kubectl(["get", "-n", this.namespace, "pvm", name, "-o", "json"])) as ProxmoxVMObject;
+    } catch (error) {
+      if (/NotFound/.test(String(error))) return undefined;
+      throw error;
+    }
+  }
+
+  /** Polls the VM until `predicate` holds; the error shows the last status seen. */
+  async waitForVm(name: string, predicate: (vm: ProxmoxVMObject | undefined) => boolean, timeoutMs = 120_000): Promise<ProxmoxVMObject | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    let last: ProxmoxVMObject | undefined;
+    while (Date.now() < deadline) {
+      last = await this.getVm(name);
+      if (predicate(last)) return last;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    throw new Error(`timed out waiting for ProxmoxVM ${name}; last status: ${JSON.stringify(last?.status, null, 2)}`);
+  }
+
+  waitForReady(name: string, generation?: number, timeoutMs?: number) {
+    return this.waitForVm(
+      name,
+      (vm) =>
+        vm?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true &&
+        (generation === undefined || vm.status?.observedGeneration === generation),
+      timeoutMs,
+    );
+  }
+
+  /** VMs in the simulator that are not templates. */
+  simVms() {
+    return Object.values(this.sim.state().vms).filter((vm) => !isTemplate(vm));
+  }
+
+  async runsOf(name: string): Promise<{ action: string; status: string; add_count: number | null; change_count: number | null }[]> {
+    const client = new pg.Client({ connectionString: platformEnv().DATABASE_URL });
+    await client.connect();
+    try {
+      const { rows } = await client.query(`select action, status, add_count, change_count from ${this.dbSchema}.runs where namespace = $1 and name = $2 order by created_at`, [this.namespace, name]);
+      return rows;
+    } finally {
+      await client.end();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.app?.stop();
+    await this.sim?.close();
+    await kubectl(["delete", "namespace", this.namespace, "--wait=false"]).catch(() => undefined);
+    const client = new pg.Client({ connectionString: platformEnv().DATABASE_URL });
+    await client.connect();
+    await client.query(`drop schema if exists ${this.dbSchema} cascade`);
+    await client.query(`drop schema if exists ${this.stateSchema} cascade`);
+    await client.end();
+    const redis = new Redis(platformEnv().REDIS_URL);
+    const keys = await redis.keys(`${this.prefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+    if (this.workdir) await rm(this.workdir, { recursive: true, force: true });
+  }
+}
+
+function isTemplate(vm: unknown): boolean {
+  const v = vm as { conf?: Record<string, unknown>; config?: Record<string, unknown> };
+  const conf = v.conf ?? v.config ?? {};
+  return conf.template === 1 || conf.template === "1";
+}
+
+export function yamlOf(obj: object): string {
+  return JSON.stringify(obj);
+}
