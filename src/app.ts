@@ -113,7 +113,8 @@ export class App {
         concurrency: env.PTM_WORKER_CONCURRENCY,
         // A dead worker's job returns to the queue after its lock lapses; allow several such
         // recoveries before BullMQ gives up on the job.
-        lockDuration: 60_000,
+        lockDuration: env.PTM_JOB_LOCK_DURATION,
+        stalledInterval: Math.max(1000, Math.floor(env.PTM_JOB_LOCK_DURATION / 2)),
         maxStalledCount: 5,
       });
       worker.on("error", (err) => logger.warn({ err }, "worker connection error"));

@@ -8,14 +8,17 @@ import { createLogger } from "./telemetry/logger.js";
  * Reads the environment (src/config/env.ts), starts the roles, stops them on SIGTERM/SIGINT.
  */
 const ROLES: Role[] = ["controller", "worker", "sidecar"];
+/** What `all` means today: the sidecar role arrives with the HTTP sidecar. */
+const AVAILABLE: Role[] = ["controller", "worker"];
 
 function parseRoles(argv: string[]): Role[] {
   const { values } = parseArgs({ args: argv, options: { role: { type: "string", multiple: true, default: ["all"] } } });
   const roles = new Set<Role>();
   for (const value of values.role ?? []) {
     for (const role of value.split(",")) {
-      if (role === "all") ROLES.forEach((r) => roles.add(r));
-      else if ((ROLES as string[]).includes(role)) roles.add(role as Role);
+      if (role === "all") AVAILABLE.forEach((r) => roles.add(r));
+      else if ((AVAILABLE as string[]).includes(role)) roles.add(role as Role);
+      else if ((ROLES as string[]).includes(role)) throw new ConfigError(`role ${role} is not available in this version`);
       else throw new ConfigError(`unknown role ${JSON.stringify(role)}: use controller, worker, sidecar or all`);
     }
   }

@@ -32,8 +32,9 @@ export function toStructural(schema: JsonSchema): JsonSchema {
   return out;
 }
 
-function openApiSchema(spec: z.ZodType, status: z.ZodType, specRequired: boolean): JsonSchema {
+function openApiSchema(spec: z.ZodType, status: z.ZodType, specRequired: boolean, rules: object[] = []): JsonSchema {
   return {
+    ...(rules.length ? { "x-kubernetes-validations": rules } : {}),
     type: "object",
     properties: {
       apiVersion: { type: "string" },
@@ -84,7 +85,14 @@ function crd(names: Names, schema: JsonSchema, printerColumns: object[]): object
 }
 
 export function proxmoxVMCrd(): object {
-  return crd(PROXMOX_VM, openApiSchema(ProxmoxVMSpecSchema, ProxmoxVMStatusSchema, true), [
+  const rules = [
+    {
+      // The VM name defaults to metadata.name, which may be longer than Proxmox allows.
+      rule: "has(self.spec.name) || size(self.metadata.name) <= 63",
+      message: "metadata.name is longer than 63 characters: set spec.name to the VM name Proxmox should use",
+    },
+  ];
+  return crd(PROXMOX_VM, openApiSchema(ProxmoxVMSpecSchema, ProxmoxVMStatusSchema, true, rules), [
     { name: "Node", type: "string", jsonPath: ".status.node" },
     { name: "VMID", type: "integer", jsonPath: ".status.vmId" },
     { name: "State", type: "string", jsonPath: ".status.state" },

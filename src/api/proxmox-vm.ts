@@ -49,17 +49,24 @@ export const CloneSchema = z
   })
   .strict();
 
+/** The CPU models bpg/proxmox 0.111.1 accepts (proxmoxtf/resource/vm/validators.go), or custom-<name>. */
+const CPU_TYPE = new RegExp(`^(${"486|Broadwell|Broadwell-IBRS|Broadwell-noTSX|Broadwell-noTSX-IBRS|Cascadelake-Server|Cascadelake-Server-noTSX|Cascadelake-Server-v2|Cascadelake-Server-v4|Cascadelake-Server-v5|Conroe|Cooperlake|Cooperlake-v2|EPYC|EPYC-Genoa|EPYC-IBPB|EPYC-Milan|EPYC-Rome|EPYC-Rome-v2|EPYC-Rome-v3|EPYC-Rome-v4|EPYC-v3|EPYC-v4|Haswell|Haswell-IBRS|Haswell-noTSX|Haswell-noTSX-IBRS|Icelake-Client|Icelake-Client-noTSX|Icelake-Server|Icelake-Server-noTSX|Icelake-Server-v3|Icelake-Server-v4|Icelake-Server-v5|Icelake-Server-v6|IvyBridge|IvyBridge-IBRS|KnightsMill|Nehalem|Nehalem-IBRS|Opteron_G1|Opteron_G2|Opteron_G3|Opteron_G4|Opteron_G5|Penryn|SandyBridge|SandyBridge-IBRS|SapphireRapids|Skylake-Client|Skylake-Client-IBRS|Skylake-Client-noTSX-IBRS|Skylake-Client-v4|Skylake-Server|Skylake-Server-IBRS|Skylake-Server-noTSX-IBRS|Skylake-Server-v4|Skylake-Server-v5|Westmere|Westmere-IBRS|athlon|core2duo|coreduo|host|kvm32|kvm64|max|pentium|pentium2|pentium3|phenom|qemu32|qemu64|x86-64-v2|x86-64-v2-AES|x86-64-v3|x86-64-v4".replaceAll(".", "\\.")}|custom-.+)$`);
+
 export const CpuSchema = z
   .object({
     cores: z.int().min(1).max(1024).optional().describe("Cores per socket (provider default 1)."),
     sockets: z.int().min(1).max(16).optional().describe("Sockets (provider default 1)."),
-    type: z.string().min(1).max(64).optional().describe("CPU type, e.g. host or x86-64-v2-AES (provider default qemu64)."),
+    type: z
+      .string()
+      .regex(CPU_TYPE, "must be a QEMU CPU model such as host, x86-64-v2-AES or kvm64, or custom-<name>")
+      .optional()
+      .describe("CPU type, e.g. host or x86-64-v2-AES (provider default qemu64)."),
   })
   .strict();
 
 export const MemorySchema = z
   .object({
-    dedicated: z.int().min(16).max(4_194_304).optional().describe("Memory in MiB (provider default 512)."),
+    dedicated: z.int().min(64).max(4_194_304).optional().describe("Memory in MiB (provider default 512)."),
     floating: z.int().min(0).max(4_194_304).optional().describe("Ballooning minimum in MiB; 0 disables ballooning."),
   })
   .strict()
@@ -141,7 +148,7 @@ export const InitializationSchema = z
       })
       .strict()
       .optional(),
-    ipConfigs: z.array(IpConfigSchema).max(16).meta(atomicList).optional().describe("One entry per network device, in order."),
+    ipConfigs: z.array(IpConfigSchema).max(8).meta(atomicList).optional().describe("One entry per network device, in order."),
     dns: z
       .object({
         servers: z.array(ipv4).max(3).meta(atomicList).optional(),
@@ -183,7 +190,7 @@ export const ProxmoxVMSpecSchema = z
     name: z
       .string()
       .max(63)
-      .regex(/^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$/, "must be a DNS name")
+      .regex(/^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$/, "must be a DNS name: labels of letters, digits and inner '-', joined by '.'")
       .optional()
       .describe("VM name in Proxmox; defaults to metadata.name."),
     description: z.string().max(8192).optional(),
@@ -193,7 +200,13 @@ export const ProxmoxVMSpecSchema = z
       .meta(setList)
       .optional(),
     clone: CloneSchema.describe("The template to clone the VM from.").meta({
-      "x-kubernetes-validations": [{ rule: "self == oldSelf", message: "clone cannot change once the VM exists" }],
+      "x-kubernetes-validations": [
+        { rule: "self == oldSelf", message: "clone cannot change once the VM exists" },
+        {
+          rule: "!has(self.datastoreId) || !has(self.full) || self.full",
+          message: "clone.datastoreId needs a full clone: Proxmox refuses a target storage for linked clones",
+        },
+      ],
     }),
     cpu: CpuSchema.optional(),
     memory: MemorySchema.optional(),

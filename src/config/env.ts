@@ -35,6 +35,7 @@ const EnvSchema = z.object({
   PTM_SHUTDOWN_GRACE: duration.prefault("2m"),
   PTM_RESYNC_INTERVAL: duration.prefault("10m"),
   PTM_DRIFT_INTERVAL: duration.prefault("1h"),
+  PTM_JOB_LOCK_DURATION: duration.prefault("60s"),
   PTM_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(6),
   PTM_LEADER_ELECTION: bool.default(true),
   PTM_LEASE_NAMESPACE: z.string().default("default"),

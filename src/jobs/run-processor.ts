@@ -3,7 +3,7 @@ import path from "node:path";
 import { DelayedError, UnrecoverableError, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
-import { ConditionType, Reason } from "../api/conditions.js";
+import { ConditionType, Reason, type Condition } from "../api/conditions.js";
 import { ProxmoxVMSpecSchema, type ProxmoxVMSpec } from "../api/proxmox-vm.js";
 import type { ProxmoxVMStatus } from "../api/status.js";
 import { ConnectionProblem, type ConnectionResolver, type ResolvedConnection } from "../controller/connection-resolver.js";
@@ -126,11 +126,16 @@ export class RunProcessor {
 
     // Pin the VM id before Terraform can create anything, so no retry or crash makes a second VM.
     let vmId = vm.status?.vmId ?? spec.vmId;
-    if (!deleting && connection) {
+    const proxmox = connection ? this.proxmoxClient(connection) : undefined;
+    if (!deleting && connection && proxmox) {
       if (vmId === undefined) {
-        const proxmox = this.proxmoxClient(connection);
         vmId = await this.d.vmIds.allocate(connection.uid, uid, proxmox);
         log.info({ vmId }, "allocated a VM id");
+      } else if (vm.status?.vmId === undefined && (await proxmox.vmExists(spec.nodeName, vmId))) {
+        // A user-chosen id that another VM already has: taking that VM over would be a surprise.
+        const message = `spec.vmId ${vmId}: a VM with this id already exists on ${spec.nodeName}; choose a free id or leave vmId unset`;
+        await this.stall(vm, Reason.InvalidSpec, message);
+        throw new UnrecoverableError(message);
       } else {
         await this.d.vmIds.claim(connection.uid, uid, vmId);
       }
@@ -151,6 +156,14 @@ export class RunProcessor {
         throw new UnrecoverableError(error.message);
       }
       throw error;
+    }
+
+    // The id is pinned in status and was free when pinned, so a VM with that id is this
+    // ProxmoxVM's own. If a crashed run created it without recording it in state, adopt it
+    // (an import block is a no-op when the resource is already in state).
+    let configJson = synthesized.json;
+    if (!deleting && proxmox && vmId !== undefined && (await proxmox.vmExists(spec.nodeName, vmId))) {
+      configJson = withImport(synthesized.config, spec.nodeName, vmId);
     }
 
     const action: RunAction = orphan ? "forget" : deleting ? "destroy" : "apply";
@@ -184,7 +197,7 @@ export class RunProcessor {
     };
     const runOptions = {
       workdirName: `${namespace}.${name}.${uid.slice(0, 8)}`,
-      configJson: synthesized.json,
+      configJson,
       workspace: workspaceName(namespace, name),
       env: env.values,
       secrets: env.secrets,
@@ -223,6 +236,7 @@ export class RunProcessor {
         const finished = await this.d.runs.finish(run.id, { status: plan.hasChanges ? "succeeded" : "no_changes", addCount: counts.add, changeCount: counts.change, destroyCount: counts.remove });
         await runLog.close();
         await this.finishDeletion(vm, connection, vmId, finished, "Destroyed", `VM ${vmId ?? ""} destroyed`);
+        log.info({ runId: run.id, vmId }, "VM destroyed");
         return { outcome: "destroyed", runId: run.id };
       }
       const outputs = await this.d.runner.output(runOptions);
@@ -235,6 +249,7 @@ export class RunProcessor {
       runLog.append({ level: "info", type: "run", message: plan.hasChanges ? `applied: ${counts.add} added, ${counts.change} changed, ${counts.remove} destroyed` : "no changes" });
       await runLog.close();
       await this.markReady(vm, spec, generation, synthesized.hash, finished, outputs);
+      log.info({ runId: run.id, outcome: plan.hasChanges ? "applied" : "no_changes", ...counts }, "run finished");
       if (plan.hasChanges) await this.d.events.record(vm, "Normal", "Applied", `run ${run.id}: ${counts.add} added, ${counts.change} changed, ${counts.remove} destroyed`);
       return { outcome: plan.hasChanges ? "applied" : "no_changes", runId: run.id };
     } catch (error) {
@@ -292,13 +307,17 @@ export class RunProcessor {
         ...s,
         state: reason === Reason.Deleting ? "Deleting" : s.specHash ? (s.state ?? "Provisioning") : "Provisioning",
         lastRun: { id: run.id, action: run.action === "forget" ? "destroy" : run.action, result: "running", ...(run.startedAt ? { startedAt: run.startedAt } : {}) },
-        conditions: setCondition(s.conditions as never, {
-          type: ConditionType.Reconciling,
-          status: "True",
+        conditions: withReadyProgress(
+          setCondition(s.conditions as never, {
+            type: ConditionType.Reconciling,
+            status: "True",
+            reason,
+            message: `${message} (run ${run.id})`,
+            observedGeneration: vm.metadata.generation,
+          }),
           reason,
-          message: `${message} (run ${run.id})`,
-          observedGeneration: vm.metadata.generation,
-        }),
+          message,
+        ),
       }),
       vm.metadata.uid,
     );
@@ -435,6 +454,20 @@ export class RunProcessor {
       vm.metadata.uid,
     );
   }
+}
+
+/**
+ * While a run works, a VM that is not Ready says what is happening on Ready too (kstatus
+ * readers look there); a Ready VM being updated stays Ready: it keeps running meanwhile.
+ */
+function withReadyProgress(conditions: Condition[], reason: Reason, message: string): Condition[] {
+  const ready = conditions.find((c) => c.type === ConditionType.Ready);
+  if (ready?.status === "True" && reason !== Reason.Deleting) return conditions;
+  return setCondition(conditions, { type: ConditionType.Ready, status: reason === Reason.Deleting ? "False" : "Unknown", reason, message });
+}
+
+function withImport(config: Record<string, unknown>, node: string, vmId: number): string {
+  return JSON.stringify({ ...config, import: [{ to: VM_ADDRESS, id: `${node}/${vmId}` }] }, null, 2);
 }
 
 function lastRunOf(run: Run): NonNullable<ProxmoxVMStatus["lastRun"]> {

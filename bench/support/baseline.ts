@@ -1,0 +1,148 @@
+/**
+ * The baseline: bare `tofu init && tofu apply -auto-approve` of the same synthesized stacks the
+ * operator applied, one work directory and one pg-backend workspace per VM, against a fresh
+ * simulator (so the operator's VM ids are free again), `parallelism` VMs at a time.
+ */
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import pg from "pg";
+import type { ProxmoxVMSpec } from "../../src/api/proxmox-vm.js";
+import { startSimulator, type SimulatorOptions } from "../../src/simulator/index.js";
+import { synthesizeVmStack, workspaceName } from "../../src/synth/synthesize.js";
+import type { PlatformEnv } from "../../test/support/platform-env.js";
+import { diffCpu, readCpu } from "./proc.js";
+import { pool, seconds, summarize } from "./stats.js";
+
+const execFileAsync = promisify(execFile);
+
+export interface BaselineVm {
+  namespace: string;
+  name: string;
+  spec: ProxmoxVMSpec;
+  vmId: number;
+}
+
+export interface BaselineOptions {
+  vms: BaselineVm[];
+  parallelism: number;
+  env: PlatformEnv;
+  simulator: SimulatorOptions;
+  providerVersion: string;
+  toolVersion: string;
+  pluginCacheDir: string;
+  signal: AbortSignal;
+}
+
+export interface BaselineResult {
+  vms: number;
+  parallelism: number;
+  ok: boolean;
+  /** First init started → last apply finished, seconds. */
+  wallSeconds: number | undefined;
+  /** Per VM: start of the whole batch → this VM's apply finished (comparable to the operator's apply→Ready). */
+  completion: ReturnType<typeof summarize>;
+  /** Per VM: its own init + apply time. */
+  perVmDuration: ReturnType<typeof summarize>;
+  init: ReturnType<typeof summarize>;
+  apply: ReturnType<typeof summarize>;
+  tofuInvocationsPerVm: number;
+  /** CPU seconds of the tofu processes (and their providers) per VM. */
+  tofuCpuSecondsPerVm: number | undefined;
+  vmsOnSimulator: number;
+  failures: { name: string; step: string; code: number | string | undefined; stderr: string }[];
+}
+
+export async function runBaseline(o: BaselineOptions): Promise<BaselineResult> {
+  const id = randomBytes(4).toString("hex");
+  const stateSchema = `bench_${id}_bare`;
+  const tmp = await mkdtemp(path.join(os.tmpdir(), "ptm-bench-bare-"));
+  const sim = await startSimulator(o.simulator);
+  const failures: BaselineResult["failures"] = [];
+  try {
+    const dirs: string[] = [];
+    for (const vm of o.vms) {
+      const stack = synthesizeVmStack({
+        namespace: vm.namespace,
+        name: vm.name,
+        spec: vm.spec,
+        vmId: vm.vmId,
+        providerVersion: o.providerVersion,
+        toolVersion: o.toolVersion,
+        stateSchema,
+      });
+      const dir = path.join(tmp, vm.name);
+      await mkdir(dir);
+      await writeFile(path.join(dir, "main.tf.json"), stack.json);
+      dirs.push(dir);
+    }
+    const baseEnv: Record<string, string> = {
+      ...process.env,
+      ...o.env,
+      TF_IN_AUTOMATION: "1",
+      CHECKPOINT_DISABLE: "1",
+      TF_PLUGIN_CACHE_DIR: o.pluginCacheDir,
+      TF_CLI_CONFIG_FILE: o.env.TF_CLI_CONFIG_FILE,
+      PG_CONN_STR: o.env.DATABASE_URL,
+      PROXMOX_VE_ENDPOINT: sim.url,
+      PROXMOX_VE_API_TOKEN: sim.token,
+      PROXMOX_VE_INSECURE: "true",
+    };
+    const tofu = async (dir: string, workspace: string, args: string[]) => {
+      await execFileAsync(o.env.TOFU_BIN, args, { cwd: dir, env: { ...baseEnv, TF_WORKSPACE: workspace }, maxBuffer: 64 << 20, signal: o.signal });
+    };
+
+    const cpuBefore = readCpu("self");
+    const t0 = Date.now();
+    const timings = await pool(o.vms, o.parallelism, async (vm, i) => {
+      const dir = dirs[i]!;
+      const workspace = workspaceName(vm.namespace, vm.name);
+      const start = Date.now();
+      let step = "init";
+      try {
+        await tofu(dir, workspace, ["init", "-input=false", "-no-color"]);
+        const initDone = Date.now();
+        step = "apply";
+        await tofu(dir, workspace, ["apply", "-auto-approve", "-input=false", "-no-color"]);
+        const done = Date.now();
+        return { ok: true, start, init: initDone - start, apply: done - initDone, done };
+      } catch (error) {
+        if (o.signal.aborted) throw error;
+        const e = error as { code?: number | string; stderr?: string; message?: string };
+        failures.push({ name: vm.name, step, code: e.code, stderr: (e.stderr || e.message || "").slice(-1500) });
+        return { ok: false, start, init: 0, apply: 0, done: Date.now() };
+      }
+    });
+    const tEnd = Date.now();
+    const cpu = diffCpu(cpuBefore, readCpu("self"));
+    const ok = timings.filter((t) => t.ok);
+    const vmsOnSimulator = Object.values(sim.state().vms).filter((v) => String(v.conf.template ?? "0") !== "1").length;
+    return {
+      vms: o.vms.length,
+      parallelism: o.parallelism,
+      ok: failures.length === 0 && vmsOnSimulator === o.vms.length,
+      wallSeconds: seconds(tEnd - t0),
+      completion: summarize(ok.map((t) => t.done - t0)),
+      perVmDuration: summarize(ok.map((t) => t.init + t.apply)),
+      init: summarize(ok.map((t) => t.init)),
+      apply: summarize(ok.map((t) => t.apply)),
+      tofuInvocationsPerVm: 2,
+      tofuCpuSecondsPerVm: cpu ? Math.round((cpu.children / o.vms.length) * 100) / 100 : undefined,
+      vmsOnSimulator,
+      failures,
+    };
+  } finally {
+    await sim.close().catch(() => undefined);
+    const client = new pg.Client({ connectionString: o.env.DATABASE_URL });
+    await client.connect();
+    try {
+      await client.query(`drop schema if exists ${stateSchema} cascade`);
+    } finally {
+      await client.end();
+    }
+    await rm(tmp, { recursive: true, force: true });
+  }
+}

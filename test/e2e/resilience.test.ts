@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { kubectl } from "../support/kube.js";
+import { OperatorHarness } from "../support/operator-harness.js";
+import { repoRoot } from "../support/paths.js";
+
+function vm(name: string, extra: Record<string, unknown> = {}) {
+  return {
+    apiVersion: "proxmox.terraform-manager.dev/v1alpha1",
+    kind: "ProxmoxVM",
+    metadata: { name },
+    spec: {
+      connectionRef: { name: "pve" },
+      nodeName: "pve1",
+      clone: { vmId: 9000 },
+      cpu: { cores: 1 },
+      memory: { dedicated: 1024 },
+      agent: { enabled: true, timeout: "2m" },
+      ...extra,
+    },
+  };
+}
+
+/** A worker in its own process, so a test can SIGKILL it like a crashed pod. */
+function startWorkerProcess(env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "src/main.ts"), "--role", "worker"], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  return child;
+}
+
+describe("resilience: faults, retries, crashes and load", () => {
+  describe("with an in-process operator", () => {
+    const h = new OperatorHarness({ env: { PTM_MAX_ATTEMPTS: "8" } });
+    beforeAll(() => h.start().then(() => undefined));
+    afterAll(() => h.close());
+    afterEach(() => h.sim.setFaults({ http500Rate: 0, forceLockTimeout: false, lockTimeoutVmIds: [] }));
+
+    it("retries through Proxmox lock timeouts to Ready", async () => {
+      h.sim.setFaults({ forceLockTimeout: true });
+      await h.apply(vm("locked"));
+      const failing = await h.waitForVm("locked", (v) => v?.status?.conditions?.some((c) => c.type === "Ready" && c.reason === "LockTimeout") === true);
+      expect(failing?.status?.conditions?.find((c) => c.type === "Ready")?.message).toMatch(/can't lock file '\/var\/lock\/qemu-server\/lock-\d+\.conf' - got timeout/);
+      h.sim.setFaults({ forceLockTimeout: false });
+      const ready = await h.waitForReady("locked", 1, 180_000);
+      expect(h.simVms().filter((v) => v.vmid === ready?.status?.vmId)).toHaveLength(1);
+      const runs = await h.runsOf("locked");
+      expect(runs.filter((r) => r.status === "failed").length).toBeGreaterThan(0);
+      expect(runs.at(-1)?.status).toMatch(/succeeded|no_changes/);
+    });
+
+    it("retries through HTTP 500s to Ready with exactly one VM", async () => {
+      h.sim.setFaults({ http500Rate: 0.3 });
+      await h.apply(vm("flaky"));
+      await new Promise((r) => setTimeout(r, 4000));
+      h.sim.setFaults({ http500Rate: 0 });
+      const ready = await h.waitForReady("flaky", 1, 180_000);
+      const vmId = ready?.status?.vmId;
+      expect(h.simVms().filter((v) => v.vmid === vmId)).toHaveLength(1);
+      // Every VM in the simulator belongs to a ProxmoxVM: nothing half-made was left behind.
+      const owned = new Set<number>();
+      for (const name of ["locked", "flaky"]) owned.add((await h.getVm(name))!.status!.vmId!);
+      expect(h.simVms().map((v) => v.vmid).sort()).toEqual([...owned].sort());
+    });
+
+    it("applies 20 VMs at once: all Ready, one apply each, no duplicate VM", async () => {
+      const before = new Set(h.simVms().map((v) => v.vmid));
+      const names = Array.from({ length: 20 }, (_, i) => `fleet-${i}`);
+      await kubectl(["apply", "-n", h.namespace, "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: names.map((n) => vm(n)) }));
+      const ready = await Promise.all(names.map((n) => h.waitForReady(n, 1, 420_000)));
+      const ids = ready.map((v) => v!.status!.vmId!);
+      expect(new Set(ids).size).toBe(20);
+      const created = h.simVms().filter((v) => !before.has(v.vmid));
+      expect(created.map((v) => v.vmid).sort()).toEqual([...ids].sort());
+      for (const name of names) {
+        const applies = (await h.runsOf(name)).filter((r) => r.action === "apply" && r.status === "succeeded");
+        expect(applies, name).toHaveLength(1);
+      }
+    }, 600_000);
+  });
+
+  describe("with a worker process that is killed mid-apply", () => {
+    const h = new OperatorHarness({
+      roles: ["controller"],
+      // A slow clone leaves time to kill the worker while tofu is creating the VM.
+      simulator: { taskDurations: { qmclone: 5000 } },
+      env: { PTM_JOB_LOCK_DURATION: "6s" },
+    });
+    const workers: ChildProcess[] = [];
+    beforeAll(() => h.start().then(() => undefined));
+    afterAll(async () => {
+      for (const w of workers) if (w.exitCode === null) w.kill("SIGTERM");
+      await h.close();
+    });
+
+    it("recovers to Ready with exactly one VM", async () => {
+      const first = startWorkerProcess(h.operatorEnv());
+      workers.push(first);
+      await h.apply(vm("crash"));
+      await h.waitForVm("crash", (v) => v?.status?.conditions?.some((c) => c.type === "Reconciling" && c.reason === "Cloning") === true, 120_000);
+      // Tofu is mid-create: the clone task runs in the simulator.
+      first.kill("SIGKILL");
+      await once(first, "exit");
+      const second = startWorkerProcess(h.operatorEnv());
+      workers.push(second);
+      const ready = await h.waitForReady("crash", 1, 300_000);
+      const vms = h.simVms();
+      expect(vms).toHaveLength(1);
+      expect(vms[0]!.vmid).toBe(ready?.status?.vmId);
+      const runs = await h.runsOf("crash");
+      expect(runs.at(-1)?.status).toMatch(/succeeded|no_changes/);
+    }, 400_000);
+  });
+});
