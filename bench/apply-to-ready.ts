@@ -12,7 +12,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -24,10 +24,10 @@ import pg from "pg";
 import { API_GROUP, API_VERSION, FINALIZER, PROXMOX_VM } from "../src/api/group.js";
 import { ProxmoxVMSpecSchema } from "../src/api/proxmox-vm.js";
 import type { ProxmoxVMObject } from "../src/kube/types.js";
-import { startSimulator, type SimulatorOptions } from "../src/simulator/index.js";
+import { DEFAULT_SEED, startSimulator, type SimulatorOptions } from "../src/simulator/index.js";
 import { synthesizeVmStack } from "../src/synth/synthesize.js";
 import { ensureCrds } from "../test/support/operator-harness.js";
-import { kubectl, platformKubeConfig, uniqueName } from "../test/support/kube.js";
+import { kubectl as kubectlOnce, platformKubeConfig, uniqueName } from "../test/support/kube.js";
 import { platformEnv, type PlatformEnv } from "../test/support/platform-env.js";
 import { platformDir, repoRoot } from "../test/support/paths.js";
 import { runBaseline, type BaselineResult, type BaselineVm } from "./support/baseline.js";
@@ -48,6 +48,7 @@ const { values: flags } = parseArgs({
     "timeout-min": { type: "string", default: "40" },
     "scenario-timeout-min": { type: "string", default: "12" },
     "log-level": { type: "string", default: "warn" },
+    "storage-gib": { type: "string", default: "100000" },
     out: { type: "string" },
     help: { type: "boolean", default: false },
   },
@@ -64,6 +65,7 @@ if (flags.help) {
   --timeout-min 40        abort everything (and clean up) after this long
   --scenario-timeout-min 12  give up waiting for Ready in one scenario after this long
   --log-level warn        PTM_LOG_LEVEL of the operator processes
+  --storage-gib 100000    simulator: size of local-lvm (the default seed's 500 GiB holds only 24 of these 20 GiB VMs)
   --out FILE              JSON report path (default bench/results/apply-to-ready-<date>.json)`);
   process.exit(0);
 }
@@ -71,16 +73,26 @@ if (flags.help) {
 const sizes = list(flags.vms!);
 const concurrency = Number(flags.concurrency);
 const nodeLimits = list(flags["node-limits"]!);
+/** The default seed (node pve1, template 9000, local-lvm), with local-lvm big enough for every scenario. */
+const seed = {
+  ...DEFAULT_SEED,
+  storages: DEFAULT_SEED.storages?.map((s) => (s.id === "local-lvm" ? { ...s, sizeGiB: Number(flags["storage-gib"]) } : s)),
+};
 const simOptions: SimulatorOptions = {
   port: 0,
+  config: seed,
   log: false,
   taskDurationMs: Number(flags["task-ms"]),
   bootDelayMs: Number(flags["boot-delay-ms"]),
   unauthorizedDelayMs: 0,
 };
 const POLL_MS = 250;
+const resultsDir = path.join(repoRoot, "bench", "results");
+const runStamp = new Date().toISOString().slice(0, 19).replaceAll(":", "-");
 const SETTLE_MS = 5000;
 const VM_LABEL = "ptm-bench/vm";
+/** Ready reasons that mean something went wrong (the others are progress: Queued, Planning, Cloning, ...). */
+const FAILURE_REASONS = new Set(["ApplyFailed", "LockTimeout", "InvalidSpec", "ConnectionNotFound", "SecretNotFound", "DriftDetected"]);
 
 function list(text: string): number[] {
   const out = text.split(",").map((s) => Number(s.trim()));
@@ -114,6 +126,27 @@ const abort = new AbortController();
 const totalTimer = setTimeout(() => abort.abort(new Error(`total timeout of ${flags["timeout-min"]} min reached`)), Number(flags["timeout-min"]) * 60_000);
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => abort.abort(new Error(`interrupted (${signal})`)));
+}
+
+/**
+ * kubectl with retries for the API server's transient refusals: other users of the shared
+ * platform re-apply the CRDs, and while a CRD's storage is re-created the API server answers
+ * 429 "storage is (re)initializing".
+ */
+async function kubectl(args: string[], input?: string): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await kubectlOnce(args, input);
+    } catch (error) {
+      if (attempt >= 10 || !isTransient(error)) throw error;
+      await sleep(1000);
+    }
+  }
+}
+
+function isTransient(error: unknown): boolean {
+  const text = String((error as Error)?.message ?? error) + String((error as { body?: unknown })?.body ?? "");
+  return /TooManyRequests|429|\(re\)initializing|ECONNREFUSED|ECONNRESET|socket hang up|ServiceUnavailable|503|etcdserver|timeout/i.test(text);
 }
 
 function log(message: string): void {
@@ -225,6 +258,8 @@ interface OperatorResult {
   cpuSeconds: { controller?: CpuTimes; worker?: CpuTimes };
   logs: { controller: LogSummary; worker: LogSummary };
   processExit: Record<string, unknown>;
+  /** Where the operator's logs were copied (only when there were problems or log lines). */
+  keptLogs?: string;
   /** os.loadavg() (1, 5, 15 min) when the apply started and when the last VM was Ready: other load on the machine skews the numbers. */
   loadAverage: { atApply: number[]; atReady: number[] };
   problems: string[];
@@ -244,9 +279,14 @@ async function runOperatorScenario(env: PlatformEnv, size: number, nodeLimit: nu
   const stateSchema = `bench_${id}_state`;
   const signal = abort.signal;
   const problems: string[] = [];
+  let collectLogs = async (): Promise<void> => undefined;
+  let logs: OperatorResult["logs"] | undefined;
+  let keptLogs: string | undefined;
   try {
     const tmp = await mkdtemp(path.join(os.tmpdir(), "ptm-bench-"));
     cleanup.add("temp dir", () => rm(tmp, { recursive: true, force: true }));
+    // Runs after the operator processes stopped and before the temp dir goes.
+    cleanup.add("operator logs", () => collectLogs());
     const workRoot = path.join(tmp, "work");
     await mkdir(workRoot);
     const callsLog = path.join(tmp, "tofu-calls.log");
@@ -289,6 +329,15 @@ async function runOperatorScenario(env: PlatformEnv, size: number, nodeLimit: nu
     };
     const controller = new OperatorProcess("controller", repoRoot, childEnv, tmp);
     const worker = new OperatorProcess("worker", repoRoot, childEnv, tmp);
+    collectLogs = async () => {
+      logs = { controller: controller.summarizeLog(), worker: worker.summarizeLog() };
+      if (problems.length || logs.controller.lines || logs.worker.lines) {
+        const dir = path.join(resultsDir, `logs-${runStamp}`);
+        await mkdir(dir, { recursive: true });
+        for (const p of [controller, worker]) await copyFile(p.logFile, path.join(dir, `${namespace}-${p.role}.log`)).catch(() => undefined);
+        keptLogs = path.relative(repoRoot, dir);
+      }
+    };
     const processExit: Record<string, unknown> = {};
     cleanup.add("operator processes", async () => {
       processExit.controller = await controller.stop();
@@ -306,8 +355,13 @@ async function runOperatorScenario(env: PlatformEnv, size: number, nodeLimit: nu
       for (;;) {
         if (controller.exited || worker.exited) throw new Error(`operator exited during start-up: ${JSON.stringify({ controller: controller.exited, worker: worker.exited })}\n${tail(controller)}\n${tail(worker)}`);
         const workers = await queue.getWorkersCount();
-        const sentinel = (await api.getNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: PROXMOX_VM.plural, name: "sentinel" })) as ProxmoxVMObject;
-        if (workers > 0 && sentinel.metadata.finalizers?.includes(FINALIZER)) break;
+        const sentinel = (await api
+          .getNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: PROXMOX_VM.plural, name: "sentinel" })
+          .catch((error: unknown) => {
+            if (isTransient(error)) return undefined;
+            throw error;
+          })) as ProxmoxVMObject | undefined;
+        if (workers > 0 && sentinel?.metadata.finalizers?.includes(FINALIZER)) break;
         if (Date.now() - started > 120_000) throw new Error(`operator not ready after 120 s (workers: ${workers})\n${tail(controller)}\n${tail(worker)}`);
         await sleep(250, undefined, { signal });
       }
@@ -333,9 +387,17 @@ async function runOperatorScenario(env: PlatformEnv, size: number, nodeLimit: nu
     const api = platformKubeConfig().makeApiClient(CustomObjectsApi);
     const scenarioDeadline = Date.now() + Number(flags["scenario-timeout-min"]) * 60_000;
     let lastProgress = 0;
+    const pollErrors: string[] = [];
     for (;;) {
       const now = Date.now();
-      const listed = (await api.listNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: PROXMOX_VM.plural, labelSelector: `${VM_LABEL}=true` })) as { items: ProxmoxVMObject[] };
+      let listed: { items: ProxmoxVMObject[] };
+      try {
+        listed = (await api.listNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: PROXMOX_VM.plural, labelSelector: `${VM_LABEL}=true` })) as { items: ProxmoxVMObject[] };
+      } catch (error) {
+        if (!isTransient(error)) throw error;
+        pollErrors.push(`${new Date().toISOString()} ${String((error as Error).message ?? error).split("\n")[0]}`);
+        listed = { items: [] };
+      }
       for (const vm of listed.items) {
         const o = observations.get(vm.metadata.name);
         if (!o) continue;
@@ -361,6 +423,7 @@ async function runOperatorScenario(env: PlatformEnv, size: number, nodeLimit: nu
       await sleep(POLL_MS, undefined, { signal });
     }
     const loadAtReady = os.loadavg().map((n) => Math.round(n * 100) / 100);
+    if (pollErrors.length) problems.push(`the API server refused ${pollErrors.length} status poll(s) transiently (e.g. ${pollErrors[0]}); Ready times may be late by up to that long`);
     const obs = [...observations.values()];
     const readyTimes = obs.flatMap((o) => (o.readyMs === undefined ? [] : [o.readyMs]));
     const allReady = readyTimes.length === size;
@@ -411,11 +474,21 @@ async function runOperatorScenario(env: PlatformEnv, size: number, nodeLimit: nu
     const cpuController = diffCpu(cpuBefore.controller, cpuAfter.controller);
     const cpuWorker = diffCpu(cpuBefore.worker, cpuAfter.worker);
     const stuck = obs.filter((o) => o.readyMs === undefined).map((o) => ({ name: o.name, readyReasons: o.readyReasons, status: o.last?.status }));
-    for (const o of obs.filter((x) => x.sawFailedRun || x.readyReasons.some((r) => r !== "Queued" && r !== "Provisioned"))) {
-      problems.push(`${o.name}: Ready reasons seen ${o.readyReasons.join(" → ")}${o.sawFailedRun ? " (a failed run was reported in status)" : ""}`);
+    const troubled = obs.filter((x) => x.sawFailedRun || x.readyReasons.some((r) => FAILURE_REASONS.has(r)));
+    if (troubled.length) {
+      problems.push(
+        `${troubled.length} VM(s) showed a failure in status before Ready: ${troubled
+          .slice(0, 5)
+          .map((o) => `${o.name} (Ready reasons ${o.readyReasons.join(" → ")})`)
+          .join(", ")}${troubled.length > 5 ? ", …" : ""}`,
+      );
     }
     const failed = runs.filter((r) => r.status === "failed");
-    if (failed.length) problems.push(`${failed.length} failed run(s) in ${dbSchema}.runs`);
+    if (failed.length) {
+      const byError = countBy(failed, (r) => normalizeError(r.error ?? ""));
+      const top = Object.entries(byError).sort((a, b) => b[1] - a[1]).slice(0, 5);
+      problems.push(`${failed.length} failed run(s) in ${dbSchema}.runs over ${new Set(failed.map((r) => r.name)).size} VM(s); errors: ${top.map(([e, n]) => `${n}× ${e}`).join(" | ")}`);
+    }
     const perVmCounts = obs.map((o) => runsByVm.get(o.name)?.length ?? 0);
     const tofuPerVm = obs.map((o) => tofuByVm.get(o.name) ?? 0);
 
@@ -463,7 +536,8 @@ async function runOperatorScenario(env: PlatformEnv, size: number, nodeLimit: nu
     };
     // Stop the processes now so their exit is part of the result and their logs are complete.
     await cleanup.run();
-    result.logs = { controller: controller.summarizeLog(), worker: worker.summarizeLog() };
+    if (logs) result.logs = logs;
+    if (keptLogs) result.keptLogs = keptLogs;
     for (const [role, exit] of Object.entries(processExit)) {
       const e = exit as { code: number | null; killed: boolean };
       if (e.code !== 0 || e.killed) problems.push(`${role} did not stop cleanly on SIGTERM: ${JSON.stringify(exit)}`);
@@ -527,6 +601,15 @@ async function deleteRedisKeys(env: PlatformEnv, prefix: string): Promise<number
     redis.disconnect();
   }
   return deleted;
+}
+
+/** An error text with its ids, UPIDs and numbers blanked, so equal failures group together. */
+function normalizeError(text: string): string {
+  return text
+    .replace(/UPID:[^"\s]+/g, "UPID")
+    .replace(/\d+/g, "N")
+    .replace(/\s+/g, " ")
+    .slice(0, 200);
 }
 
 function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
@@ -643,10 +726,28 @@ function printReport(report: { machine: Record<string, unknown>; settings: Recor
     out.push("Bare tofu init && tofu apply (seconds; completion = batch start → this VM applied)");
     out.push(
       table(
-        ["VMs", "parallel", "ok", "wall", "completion p50", "completion p95", "init p50", "apply p50", "init+apply p95", "tofu CPU s/VM"],
-        baselines.map((b) => [b.vms, b.parallelism, b.ok ? "yes" : `no (${b.failures.length} failed)`, b.wallSeconds, b.completion.p50, b.completion.p95, b.init.p50, b.apply.p50, b.perVmDuration.p95, b.tofuCpuSecondsPerVm]),
+        ["VMs", "parallel", "ok", "wall", "completion p50", "completion p95", "init+ws p50", "apply p50", "per VM p95", "tofu/VM", "retries", "tofu CPU s/VM"],
+        baselines.map((b) => [
+          b.vms,
+          b.parallelism,
+          b.ok ? "yes" : `no (${b.failures.length} failed)`,
+          b.wallSeconds,
+          b.completion.p50,
+          b.completion.p95,
+          b.init.p50,
+          b.apply.p50,
+          b.perVmDuration.p95,
+          b.tofuInvocationsPerVm,
+          b.retries.length,
+          b.tofuCpuSecondsPerVm,
+        ]),
       ),
     );
+    for (const b of baselines) {
+      const byError = countBy(b.retries, (r) => `${r.step}: ${normalizeError(r.error)}`);
+      for (const [e, n] of Object.entries(byError)) out.push(`  bare ${b.vms} VMs × ${b.parallelism}: retried ${n}× ${e}`);
+      for (const f of b.failures.slice(0, 3)) out.push(`  bare ${b.vms} VMs × ${b.parallelism}: FAILED ${f.name} ${f.step}: ${f.stderr.trim().split("\n").slice(-3).join(" ").slice(0, 300)}`);
+    }
   }
   const extra = operator.flatMap((o) =>
     o.vms > 1 && o.nodeLimit < concurrency
@@ -660,6 +761,13 @@ function printReport(report: { machine: Record<string, unknown>; settings: Recor
   const problems = operator.flatMap((o) => o.problems.map((p) => `${o.scenario}: ${p}`));
   out.push("", problems.length ? `Problems seen:\n  ${problems.join("\n  ")}` : "Problems seen: none (no failed runs, no warn/error log lines, every VM Ready once)");
   for (const o of operator) {
+    for (const st of o.stuck.slice(0, 3)) {
+      const status = st.status as { conditions?: { type: string; reason?: string; message?: string }[]; lastRun?: { result?: string } } | undefined;
+      const ready = status?.conditions?.find((c) => c.type === "Ready");
+      out.push(`  ${o.scenario}: ${st.name} not Ready — ${ready?.reason ?? "no Ready condition"}: ${(ready?.message ?? "").slice(0, 300)}`);
+    }
+    if (o.stuck.length > 3) out.push(`  ${o.scenario}: … and ${o.stuck.length - 3} more not Ready (statuses in the JSON report)`);
+    if (o.keptLogs) out.push(`  ${o.scenario}: operator logs kept in ${o.keptLogs}`);
     const lines = [...o.logs.controller.samples.map((s) => `controller: ${s}`), ...o.logs.worker.samples.map((s) => `worker: ${s}`)];
     if (lines.length) out.push(`  ${o.scenario} log lines at warn/error:`, ...lines.slice(0, 10).map((l) => `    ${l.slice(0, 300)}`));
   }
@@ -694,7 +802,12 @@ async function main(): Promise<number> {
       sizes,
       concurrency,
       nodeLimits,
-      simulator: { taskDurationMs: simOptions.taskDurationMs, bootDelayMs: simOptions.bootDelayMs, unauthorizedDelayMs: simOptions.unauthorizedDelayMs },
+      simulator: {
+        taskDurationMs: simOptions.taskDurationMs,
+        bootDelayMs: simOptions.bootDelayMs,
+        unauthorizedDelayMs: simOptions.unauthorizedDelayMs,
+        seed: `default seed, local-lvm ${flags["storage-gib"]} GiB`,
+      },
       logLevel: flags["log-level"],
       tool: toolVersion,
       providerVersion: env.PTM_PROVIDER_VERSION,
@@ -750,7 +863,7 @@ async function main(): Promise<number> {
   report.operator = operatorResults.map(({ baselineVms: _, ...rest }) => rest);
   report.finishedAt = new Date().toISOString();
   printReport(report, operatorResults, report.baseline);
-  const outFile = flags.out ?? path.join(repoRoot, "bench", "results", `apply-to-ready-${startedAt.toISOString().slice(0, 19).replaceAll(":", "-")}.json`);
+  const outFile = flags.out ?? path.join(resultsDir, `apply-to-ready-${runStamp}.json`);
   await mkdir(path.dirname(outFile), { recursive: true });
   await writeFile(outFile, `${JSON.stringify(report, null, 2)}\n`);
   console.log(`\nJSON report: ${path.relative(process.cwd(), outFile)}`);

@@ -1,7 +1,15 @@
 /**
- * The baseline: bare `tofu init && tofu apply -auto-approve` of the same synthesized stacks the
- * operator applied, one work directory and one pg-backend workspace per VM, against a fresh
- * simulator (so the operator's VM ids are free again), `parallelism` VMs at a time.
+ * The baseline: bare `tofu init && tofu workspace select -or-create <ws> && tofu apply
+ * -auto-approve` of the same synthesized stacks the operator applied, one work directory and one
+ * pg-backend workspace per VM, against a fresh simulator (so the operator's VM ids are free
+ * again), `parallelism` VMs at a time.
+ *
+ * (`TF_WORKSPACE=<ws> tofu init` only works while the backend has no workspace yet: with one
+ * present, init refuses "Currently selected workspace ... does not exist".)
+ *
+ * A failed command is retried (at most 3 attempts, 1 s apart) and counted: concurrent tofu
+ * processes trip over the same races the operator's worker does (the pg backend's
+ * workspace-creation lock, the shared plugin cache).
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -47,9 +55,12 @@ export interface BaselineResult {
   completion: ReturnType<typeof summarize>;
   /** Per VM: its own init + apply time. */
   perVmDuration: ReturnType<typeof summarize>;
+  /** init + workspace select. */
   init: ReturnType<typeof summarize>;
   apply: ReturnType<typeof summarize>;
   tofuInvocationsPerVm: number;
+  /** Commands that failed and were run again, with their first error line. */
+  retries: { name: string; step: string; error: string }[];
   /** CPU seconds of the tofu processes (and their providers) per VM. */
   tofuCpuSecondsPerVm: number | undefined;
   vmsOnSimulator: number;
@@ -91,8 +102,21 @@ export async function runBaseline(o: BaselineOptions): Promise<BaselineResult> {
       PROXMOX_VE_API_TOKEN: sim.token,
       PROXMOX_VE_INSECURE: "true",
     };
-    const tofu = async (dir: string, workspace: string, args: string[]) => {
-      await execFileAsync(o.env.TOFU_BIN, args, { cwd: dir, env: { ...baseEnv, TF_WORKSPACE: workspace }, maxBuffer: 64 << 20, signal: o.signal });
+    const retries: BaselineResult["retries"] = [];
+    let invocations = 0;
+    const tofu = async (name: string, dir: string, args: string[]) => {
+      for (let attempt = 1; ; attempt++) {
+        invocations++;
+        try {
+          await execFileAsync(o.env.TOFU_BIN, args, { cwd: dir, env: baseEnv, maxBuffer: 64 << 20, signal: o.signal });
+          return;
+        } catch (error) {
+          if (o.signal.aborted || attempt >= 3) throw error;
+          const e = error as { stderr?: string; message?: string };
+          retries.push({ name, step: args[0]!, error: firstErrorLine(e.stderr || e.message || "") });
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
     };
 
     const cpuBefore = readCpu("self");
@@ -103,10 +127,12 @@ export async function runBaseline(o: BaselineOptions): Promise<BaselineResult> {
       const start = Date.now();
       let step = "init";
       try {
-        await tofu(dir, workspace, ["init", "-input=false", "-no-color"]);
+        await tofu(vm.name, dir, ["init", "-input=false", "-no-color"]);
+        step = "workspace";
+        await tofu(vm.name, dir, ["workspace", "select", "-or-create", "-no-color", workspace]);
         const initDone = Date.now();
         step = "apply";
-        await tofu(dir, workspace, ["apply", "-auto-approve", "-input=false", "-no-color"]);
+        await tofu(vm.name, dir, ["apply", "-auto-approve", "-input=false", "-no-color"]);
         const done = Date.now();
         return { ok: true, start, init: initDone - start, apply: done - initDone, done };
       } catch (error) {
@@ -129,7 +155,8 @@ export async function runBaseline(o: BaselineOptions): Promise<BaselineResult> {
       perVmDuration: summarize(ok.map((t) => t.init + t.apply)),
       init: summarize(ok.map((t) => t.init)),
       apply: summarize(ok.map((t) => t.apply)),
-      tofuInvocationsPerVm: 2,
+      tofuInvocationsPerVm: Math.round((invocations / o.vms.length) * 100) / 100,
+      retries,
       tofuCpuSecondsPerVm: cpu ? Math.round((cpu.children / o.vms.length) * 100) / 100 : undefined,
       vmsOnSimulator,
       failures,
@@ -145,4 +172,9 @@ export async function runBaseline(o: BaselineOptions): Promise<BaselineResult> {
     }
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+function firstErrorLine(text: string): string {
+  const line = text.split("\n").find((l) => /error/i.test(l)) ?? text.split("\n").find((l) => l.trim()) ?? "";
+  return line.trim().slice(0, 300);
 }

@@ -14,3 +14,6 @@ export const PROXMOX_CONNECTION = {
   shortNames: ["pxc"],
 } as const;
 export const CATEGORY = "proxmox";
+
+/** Annotation that approves a pending plan (spec.approval: Manual): its value is status.pendingApproval.hash. */
+export const APPROVE_ANNOTATION = `${API_GROUP}/approve`;

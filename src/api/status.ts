@@ -23,6 +23,16 @@ export const ProxmoxVMStatusSchema = z.object({
   node: z.string().optional(),
   ipAddresses: z.array(z.string()).meta({ "x-kubernetes-list-type": "atomic" }).optional(),
   specHash: z.string().optional().describe("Hash of the synthesized stack the last successful apply used."),
+  pendingApproval: z
+    .object({
+      hash: z.string().describe("The spec hash the plan was made for; approve it by writing it to the approve annotation."),
+      runId: z.string(),
+      add: z.int(),
+      change: z.int(),
+      destroy: z.int(),
+    })
+    .optional()
+    .describe("A plan that waits for approval (spec.approval: Manual)."),
   lastRun: z
     .object({
       id: z.string(),

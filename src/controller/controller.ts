@@ -1,7 +1,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { QueueEvents } from "bullmq";
 import type { Logger } from "pino";
-import { API_GROUP, API_VERSION, PROXMOX_CONNECTION, PROXMOX_VM } from "../api/group.js";
+import { API_GROUP, API_VERSION, APPROVE_ANNOTATION, PROXMOX_CONNECTION, PROXMOX_VM } from "../api/group.js";
 import type { CustomObjects } from "../kube/custom-objects.js";
 import { ResilientInformer } from "../kube/resilient-informer.js";
 import { keyOf, type ProxmoxConnectionObject, type ProxmoxVMObject } from "../kube/types.js";
@@ -99,7 +99,12 @@ export class Controller {
       return;
     }
     this.keysByUid.set(vm.metadata.uid, key);
-    const fingerprint = JSON.stringify([vm.metadata.generation, vm.metadata.deletionTimestamp ?? null, vm.metadata.finalizers ?? []]);
+    const fingerprint = JSON.stringify([
+      vm.metadata.generation,
+      vm.metadata.deletionTimestamp ?? null,
+      vm.metadata.finalizers ?? [],
+      vm.metadata.annotations?.[APPROVE_ANNOTATION] ?? null,
+    ]);
     if (kind === "update" && this.seen.get(key) === fingerprint) return;
     this.seen.set(key, fingerprint);
     this.queue.add(key);

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { ConditionType, Reason } from "../api/conditions.js";
+import { APPROVE_ANNOTATION } from "../api/group.js";
 import { ProxmoxVMSpecSchema, type ProxmoxVMSpec } from "../api/proxmox-vm.js";
 import type { ProxmoxVMStatus } from "../api/status.js";
 import { isNotFound } from "../kube/api-error.js";
@@ -82,11 +83,15 @@ export class VmReconciler {
       // A run for this generation failed in a way retrying cannot fix: wait for a spec change.
       return;
     }
+    if (spec.approval === "Manual" && status.pendingApproval?.hash === hashed.hash && approvedHash(vm) !== hashed.hash) {
+      // The plan for this spec waits for a person; the annotation (or a spec change) moves on.
+      return;
+    }
     const sinceFailure = status.lastRun?.result === "failed" && status.lastRun.finishedAt ? Date.now() - Date.parse(status.lastRun.finishedAt) : Infinity;
     const backoff = this.d.failureBackoffMs ?? 60_000;
     if (sinceFailure < backoff) return { requeueAfterMs: backoff - sinceFailure };
 
-    await this.queueRun(vm, status.vmId ? "update" : "create");
+    await this.queueRun(vm, approvedHash(vm) === hashed.hash ? "approved" : status.vmId ? "update" : "create");
     return;
   }
 
@@ -216,6 +221,10 @@ export class VmReconciler {
     // The connection informer wakes this VM when the connection appears; this is the safety net.
     return { requeueAfterMs: this.d.waitRequeueMs ?? 30_000 };
   }
+}
+
+function approvedHash(vm: ProxmoxVMObject): string | undefined {
+  return vm.metadata.annotations?.[APPROVE_ANNOTATION];
 }
 
 function parseIntervalMs(text: string): number {

@@ -5,6 +5,7 @@ import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { ConditionType, Reason, type Condition } from "../api/conditions.js";
 import { ProxmoxVMSpecSchema, type ProxmoxVMSpec } from "../api/proxmox-vm.js";
+import { APPROVE_ANNOTATION } from "../api/group.js";
 import type { ProxmoxVMStatus } from "../api/status.js";
 import { ConnectionProblem, type ConnectionResolver, type ResolvedConnection } from "../controller/connection-resolver.js";
 import { describeSpecIssues } from "../controller/spec-issues.js";
@@ -226,6 +227,15 @@ export class RunProcessor {
         await this.reportDrift(vm, finished, plan.changes);
         return { outcome: "planned", runId: run.id };
       }
+      const awaitingApproval = !deleting && plan.hasChanges && spec.approval === "Manual" && vm.metadata.annotations?.[APPROVE_ANNOTATION] !== synthesized.hash;
+      if (awaitingApproval) {
+        const finished = await this.d.runs.finish(run.id, { status: "succeeded", addCount: plan.changes.add, changeCount: plan.changes.change, destroyCount: plan.changes.remove });
+        runLog.append({ level: "info", type: "run", message: "plan waits for approval (spec.approval: Manual)" });
+        await runLog.close();
+        if (plan.planFile) await this.d.runner.discardPlan(plan.planFile);
+        await this.awaitApproval(vm, finished, synthesized.hash, plan.changes);
+        return { outcome: "planned", runId: run.id };
+      }
       let counts = { add: 0, change: 0, remove: 0 };
       if (plan.hasChanges) {
         await this.writeRunStatus(vm, run, deleting ? Reason.Deleting : Reason.Applying, deleting ? "destroying the VM" : "applying");
@@ -345,11 +355,35 @@ export class RunProcessor {
           ipAddresses: ips,
           specHash: hash,
           lastRun: lastRunOf(run),
+          pendingApproval: undefined,
           conditions,
         };
       },
       vm.metadata.uid,
     );
+  }
+
+  private async awaitApproval(vm: ProxmoxVMObject, run: Run, hash: string, changes: { add: number; change: number; remove: number }): Promise<void> {
+    const summary = `${changes.add} to add, ${changes.change} to change, ${changes.remove} to destroy`;
+    const message = `plan ${run.id} waits for approval (${summary}): kubectl annotate pvm ${vm.metadata.name} ${APPROVE_ANNOTATION}=${hash} --overwrite`;
+    await this.d.status.update(
+      vm.metadata.namespace,
+      vm.metadata.name,
+      (s) => ({
+        ...s,
+        pendingApproval: { hash, runId: run.id, add: changes.add, change: changes.change, destroy: changes.remove },
+        lastRun: lastRunOf(run),
+        conditions: setCondition(s.conditions as never, {
+          type: ConditionType.Reconciling,
+          status: "False",
+          reason: Reason.AwaitingApproval,
+          message,
+          observedGeneration: vm.metadata.generation,
+        }),
+      }),
+      vm.metadata.uid,
+    );
+    await this.d.events.record(vm, "Normal", Reason.AwaitingApproval, message);
   }
 
   private async reportDrift(vm: ProxmoxVMObject, run: Run, changes: { add: number; change: number; remove: number }): Promise<void> {

@@ -147,6 +147,7 @@ interface CommandOutcome {
 export class TerraformRunner {
   private readonly opts: Required<Omit<TerraformRunnerOptions, "cliConfigFile" | "scratchDir">> &
     Pick<TerraformRunnerOptions, "cliConfigFile" | "scratchDir">;
+  private initTurn: Promise<void> = Promise.resolve();
 
   constructor(opts: TerraformRunnerOptions) {
     this.opts = {
@@ -187,12 +188,20 @@ export class TerraformRunner {
 
     const json = this.opts.flavor === "tofu" ? ["-json"] : [];
     const init = ["init", "-input=false", "-no-color", "-reconfigure", ...json];
+    // The plugin cache is not safe for concurrent installs (one init replaces a provider while
+    // another links it), so inits in this process take turns; they take a fraction of a second.
+    const previous = this.initTurn;
+    let done!: () => void;
+    this.initTurn = new Promise<void>((resolve) => (done = resolve));
+    await previous;
     try {
       await this.exec(run, { phase: "init", args: init, cwd: dir });
     } catch (error) {
       // A provider pin changed since the lock file was written: let init pick the new version.
       if (!(error instanceof TerraformError) || !/init -upgrade/.test(diagText(error.diagnostics))) throw error;
       await this.exec(run, { phase: "init", args: [...init, "-upgrade"], cwd: dir });
+    } finally {
+      done();
     }
     await this.exec(run, {
       phase: "workspace",

@@ -60,7 +60,8 @@ export class OperatorHarness {
       PTM_NAMESPACE: this.namespace,
       PTM_LEADER_ELECTION: "false",
       PTM_WORKDIR_ROOT: this.workdir,
-      PTM_PLUGIN_CACHE_DIR: path.join(p.PTM_PLATFORM_DIR ?? os.tmpdir(), "plugin-cache"),
+      // One cache per operator: tofu's plugin cache is not safe across processes.
+      PTM_PLUGIN_CACHE_DIR: path.join(this.workdir, ".plugin-cache"),
       PTM_LOG_LEVEL: process.env.PTM_TEST_LOG_LEVEL ?? "warn",
       PTM_PROVIDER_VERSION: p.PTM_PROVIDER_VERSION,
       PTM_WORKER_CONCURRENCY: "4",

@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { kubectl } from "../support/kube.js";
+import { OperatorHarness } from "../support/operator-harness.js";
+
+function vm(name: string, connection: string, extra: Record<string, unknown> = {}) {
+  return {
+    apiVersion: "proxmox.terraform-manager.dev/v1alpha1",
+    kind: "ProxmoxVM",
+    metadata: { name },
+    spec: { connectionRef: { name: connection }, nodeName: "pve1", clone: { vmId: 9000 }, memory: { dedicated: 1024 }, ...extra },
+  };
+}
+
+describe("manual approval and deletion without a connection", () => {
+  const h = new OperatorHarness();
+  beforeAll(() => h.start().then(() => undefined));
+  afterAll(() => h.close());
+
+  it("waits for approval before it creates the VM, then applies the approved spec", async () => {
+    await h.apply(vm("gated", "pve", { approval: "Manual" }));
+    const waiting = await h.waitForVm("gated", (v) => v?.status?.pendingApproval !== undefined);
+    const pending = waiting!.status!.pendingApproval!;
+    expect(pending.add).toBe(1);
+    const reconciling = waiting?.status?.conditions?.find((c) => c.type === "Reconciling");
+    expect(reconciling).toMatchObject({ status: "False", reason: "AwaitingApproval" });
+    expect(reconciling?.message).toContain(`proxmox.terraform-manager.dev/approve=${pending.hash}`);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(h.simVms()).toHaveLength(0);
+    expect((await h.runsOf("gated")).every((r) => r.status !== "failed")).toBe(true);
+
+    await kubectl(["annotate", "-n", h.namespace, "pvm", "gated", `proxmox.terraform-manager.dev/approve=${pending.hash}`]);
+    const ready = await h.waitForReady("gated", 1);
+    expect(ready?.status?.pendingApproval).toBeUndefined();
+    expect(h.simVms().map((v) => v.vmid)).toEqual([ready?.status?.vmId]);
+  });
+
+  it("asks for approval again when the spec changes", async () => {
+    await h.apply(vm("gated", "pve", { approval: "Manual", memory: { dedicated: 2048 } }));
+    const waiting = await h.waitForVm("gated", (v) => v?.status?.pendingApproval !== undefined && v.metadata.generation === 2);
+    expect(waiting!.status!.pendingApproval).toMatchObject({ add: 0, change: 1, destroy: 0 });
+    expect(Number(h.simVms()[0]!.conf.memory)).toBe(1024);
+    await kubectl(["annotate", "--overwrite", "-n", h.namespace, "pvm", "gated", `proxmox.terraform-manager.dev/approve=${waiting!.status!.pendingApproval!.hash}`]);
+    await h.waitForReady("gated", 2);
+    expect(Number(h.simVms()[0]!.conf.memory)).toBe(2048);
+  });
+
+  it("says why deletion waits when the connection is gone, and Orphan lets the resource go", async () => {
+    await h.createConnection("pve-doomed");
+    await h.apply(vm("stranded", "pve-doomed"));
+    const ready = await h.waitForReady("stranded");
+    await kubectl(["delete", "-n", h.namespace, "proxmoxconnection", "pve-doomed"]);
+    await kubectl(["delete", "-n", h.namespace, "pvm", "stranded", "--wait=false"]);
+    const stuck = await h.waitForVm("stranded", (v) => v?.status?.conditions?.some((c) => c.type === "Ready" && c.reason === "ConnectionNotFound") === true);
+    expect(stuck?.status?.conditions?.find((c) => c.type === "Ready")?.message).toMatch(/cannot delete the VM: .*deletionPolicy: Orphan/);
+    await kubectl(["patch", "-n", h.namespace, "pvm", "stranded", "--type=merge", "-p", '{"spec":{"deletionPolicy":"Orphan"}}']);
+    await h.waitForVm("stranded", (v) => v === undefined);
+    expect(h.simVms().map((v) => v.vmid)).toContain(ready?.status?.vmId);
+  });
+});
