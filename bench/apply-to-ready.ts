@@ -49,6 +49,8 @@ const { values: flags } = parseArgs({
     "scenario-timeout-min": { type: "string", default: "12" },
     "log-level": { type: "string", default: "warn" },
     "storage-gib": { type: "string", default: "100000" },
+    "plugin-cache": { type: "string", default: "platform" },
+    "bare-plugin-cache": { type: "boolean", default: false },
     out: { type: "string" },
     help: { type: "boolean", default: false },
   },
@@ -65,11 +67,15 @@ if (flags.help) {
   --timeout-min 40        abort everything (and clean up) after this long
   --scenario-timeout-min 12  give up waiting for Ready in one scenario after this long
   --log-level warn        PTM_LOG_LEVEL of the operator processes
+  --plugin-cache platform  the worker's PTM_PLUGIN_CACHE_DIR: "platform" (.platform/plugin-cache, shared with
+                          everything else on the machine) or "scenario" (a fresh directory per scenario)
+  --bare-plugin-cache     give the bare tofu runs the same TF_PLUGIN_CACHE_DIR (default: none, as with .platform/env)
   --storage-gib 100000    simulator: size of local-lvm (the default seed's 500 GiB holds only 24 of these 20 GiB VMs)
   --out FILE              JSON report path (default bench/results/apply-to-ready-<date>.json)`);
   process.exit(0);
 }
 
+if (flags["plugin-cache"] !== "platform" && flags["plugin-cache"] !== "scenario") throw new Error("--plugin-cache must be platform or scenario");
 const sizes = list(flags.vms!);
 const concurrency = Number(flags.concurrency);
 const nodeLimits = list(flags["node-limits"]!);
@@ -321,7 +327,7 @@ async function runOperatorScenario(env: PlatformEnv, size: number, nodeLimit: nu
       PTM_STATE_SCHEMA: stateSchema,
       PTM_LEADER_ELECTION: "false",
       PTM_WORKDIR_ROOT: workRoot,
-      PTM_PLUGIN_CACHE_DIR: path.join(platformDir, "plugin-cache"),
+      PTM_PLUGIN_CACHE_DIR: flags["plugin-cache"] === "scenario" ? path.join(tmp, "plugin-cache") : path.join(platformDir, "plugin-cache"),
       PTM_TERRAFORM_BIN: wrapper,
       PTM_WORKER_CONCURRENCY: String(concurrency),
       PTM_LOG_LEVEL: flags["log-level"]!,
@@ -642,7 +648,7 @@ async function warmUp(env: PlatformEnv, toolVersion: string): Promise<void> {
     await writeFile(path.join(dir, "main.tf.json"), stack.json);
     await execFileAsync(env.TOFU_BIN, ["init", "-backend=false", "-input=false", "-no-color"], {
       cwd: dir,
-      env: { ...(process.env as Record<string, string>), ...env, TF_PLUGIN_CACHE_DIR: path.join(platformDir, "plugin-cache"), CHECKPOINT_DISABLE: "1" },
+      env: { ...(process.env as Record<string, string>), ...env, CHECKPOINT_DISABLE: "1" },
     });
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -809,6 +815,8 @@ async function main(): Promise<number> {
         seed: `default seed, local-lvm ${flags["storage-gib"]} GiB`,
       },
       logLevel: flags["log-level"],
+      operatorPluginCache: flags["plugin-cache"] === "scenario" ? "per scenario" : path.join(platformDir, "plugin-cache"),
+      barePluginCache: flags["bare-plugin-cache"] ? path.join(platformDir, "plugin-cache") : "none",
       tool: toolVersion,
       providerVersion: env.PTM_PROVIDER_VERSION,
       skipBaseline: flags["skip-baseline"],
@@ -846,7 +854,7 @@ async function main(): Promise<number> {
           simulator: simOptions,
           providerVersion: env.PTM_PROVIDER_VERSION,
           toolVersion,
-          pluginCacheDir: path.join(platformDir, "plugin-cache"),
+          ...(flags["bare-plugin-cache"] ? { pluginCacheDir: path.join(platformDir, "plugin-cache") } : {}),
           signal: abort.signal,
         });
         log(`baseline done in ${b.wallSeconds} s${b.ok ? "" : ` — FAILED: ${b.failures.map((f) => `${f.name} ${f.step}: ${f.stderr.slice(-300)}`).join(" | ")}`}`);

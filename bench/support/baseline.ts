@@ -41,7 +41,8 @@ export interface BaselineOptions {
   simulator: SimulatorOptions;
   providerVersion: string;
   toolVersion: string;
-  pluginCacheDir: string;
+  /** TF_PLUGIN_CACHE_DIR for the bare runs; none (the platform's tofurc links the provider mirror directly) when undefined. */
+  pluginCacheDir?: string;
   signal: AbortSignal;
 }
 
@@ -60,7 +61,7 @@ export interface BaselineResult {
   apply: ReturnType<typeof summarize>;
   tofuInvocationsPerVm: number;
   /** Commands that failed and were run again, with their first error line. */
-  retries: { name: string; step: string; error: string }[];
+  retries: { name: string; step: string; error: string; stderrTail: string }[];
   /** CPU seconds of the tofu processes (and their providers) per VM. */
   tofuCpuSecondsPerVm: number | undefined;
   vmsOnSimulator: number;
@@ -90,12 +91,14 @@ export async function runBaseline(o: BaselineOptions): Promise<BaselineResult> {
       await writeFile(path.join(dir, "main.tf.json"), stack.json);
       dirs.push(dir);
     }
+    const inherited = { ...(process.env as Record<string, string>) };
+    delete inherited.TF_PLUGIN_CACHE_DIR;
     const baseEnv: Record<string, string> = {
-      ...process.env,
+      ...inherited,
       ...o.env,
       TF_IN_AUTOMATION: "1",
       CHECKPOINT_DISABLE: "1",
-      TF_PLUGIN_CACHE_DIR: o.pluginCacheDir,
+      ...(o.pluginCacheDir ? { TF_PLUGIN_CACHE_DIR: o.pluginCacheDir } : {}),
       TF_CLI_CONFIG_FILE: o.env.TF_CLI_CONFIG_FILE,
       PG_CONN_STR: o.env.DATABASE_URL,
       PROXMOX_VE_ENDPOINT: sim.url,
@@ -113,7 +116,7 @@ export async function runBaseline(o: BaselineOptions): Promise<BaselineResult> {
         } catch (error) {
           if (o.signal.aborted || attempt >= 3) throw error;
           const e = error as { stderr?: string; message?: string };
-          retries.push({ name, step: args[0]!, error: firstErrorLine(e.stderr || e.message || "") });
+          retries.push({ name, step: args[0]!, error: firstErrorLine(e.stderr || e.message || ""), stderrTail: (e.stderr || "").slice(-2000) });
           await new Promise((r) => setTimeout(r, 1000));
         }
       }

@@ -19,21 +19,25 @@ export type HashOutcome = { ok: true; hash: string; result: SynthesisResult } | 
 export class StackHasher {
   constructor(private readonly versions: StackVersions) {}
 
-  synthesize(vm: ProxmoxVMObject, spec: ProxmoxVMSpec): SynthesisResult {
+  /**
+   * `endpoint` is the connection's API URL: not in the JSON (tofu gets it from the environment)
+   * but in the hash, so pointing a connection at another Proxmox makes its VMs plan again.
+   */
+  synthesize(vm: ProxmoxVMObject, spec: ProxmoxVMSpec, endpoint: string): SynthesisResult {
     return synthesizeVmStack({
       namespace: vm.metadata.namespace,
       name: vm.metadata.name,
       spec,
       ...(vm.status?.vmId !== undefined ? { vmId: vm.status.vmId } : {}),
       providerVersion: this.versions.providerVersion,
-      toolVersion: this.versions.toolVersion,
+      toolVersion: `${this.versions.toolVersion} @ ${endpoint}`,
       stateSchema: this.versions.stateSchema,
     });
   }
 
-  hash(vm: ProxmoxVMObject, spec: ProxmoxVMSpec): HashOutcome {
+  hash(vm: ProxmoxVMObject, spec: ProxmoxVMSpec, endpoint: string): HashOutcome {
     try {
-      const result = this.synthesize(vm, spec);
+      const result = this.synthesize(vm, spec, endpoint);
       return { ok: true, hash: result.hash, result };
     } catch (error) {
       if (error instanceof SynthesisError) return { ok: false, message: error.message };

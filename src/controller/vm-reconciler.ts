@@ -56,14 +56,15 @@ export class VmReconciler {
     if (!parsed.success) return this.markStalled(vm, Reason.InvalidSpec, describeSpecIssues(parsed.error));
     const spec = parsed.data;
 
+    let endpoint: string;
     try {
-      await this.d.connections.resolve(namespace, spec.connectionRef.name);
+      endpoint = (await this.d.connections.resolve(namespace, spec.connectionRef.name)).spec.endpoint;
     } catch (error) {
       if (error instanceof ConnectionProblem) return this.markWaiting(vm, error);
       throw error;
     }
 
-    const hashed = this.d.hasher.hash(vm, spec);
+    const hashed = this.d.hasher.hash(vm, spec, endpoint);
     if (!hashed.ok) return this.markStalled(vm, Reason.InvalidSpec, hashed.message);
 
     const status = vm.status ?? {};

@@ -150,7 +150,7 @@ export class RunProcessor {
 
     let synthesized;
     try {
-      synthesized = this.d.hasher.synthesize({ ...vm, status: { ...vm.status, ...(vmId !== undefined ? { vmId } : {}) } }, spec);
+      synthesized = this.d.hasher.synthesize({ ...vm, status: { ...vm.status, ...(vmId !== undefined ? { vmId } : {}) } }, spec, connection?.spec.endpoint ?? "");
     } catch (error) {
       if (error instanceof SynthesisError) {
         await this.stall(vm, Reason.InvalidSpec, error.message);

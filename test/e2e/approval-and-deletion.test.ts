@@ -44,13 +44,34 @@ describe("manual approval and deletion without a connection", () => {
     expect(Number(h.simVms()[0]!.conf.memory)).toBe(2048);
   });
 
+  it("plans again when its connection points somewhere else", async () => {
+    const runsBefore = (await h.runsOf("gated")).length;
+    const url = new URL(h.sim.url);
+    url.hostname = "localhost";
+    await kubectl(["patch", "-n", h.namespace, "proxmoxconnection", "pve", "--type=merge", "-p", JSON.stringify({ spec: { endpoint: url.toString() } })]);
+    await h.waitForVm("gated", () => true);
+    const deadline = Date.now() + 60_000;
+    let runs = await h.runsOf("gated");
+    while (runs.length === runsBefore && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 300));
+      runs = await h.runsOf("gated");
+    }
+    expect(runs.length).toBe(runsBefore + 1);
+    await h.waitForVm("gated", (v) => v?.status?.lastRun?.result === "no_changes");
+    expect(h.simVms()).toHaveLength(1);
+  });
+
   it("says why deletion waits when the connection is gone, and Orphan lets the resource go", async () => {
     await h.createConnection("pve-doomed");
     await h.apply(vm("stranded", "pve-doomed"));
     const ready = await h.waitForReady("stranded");
     await kubectl(["delete", "-n", h.namespace, "proxmoxconnection", "pve-doomed"]);
     await kubectl(["delete", "-n", h.namespace, "pvm", "stranded", "--wait=false"]);
-    const stuck = await h.waitForVm("stranded", (v) => v?.status?.conditions?.some((c) => c.type === "Ready" && c.reason === "ConnectionNotFound") === true);
+    const stuck = await h.waitForVm(
+      "stranded",
+      (v) => v?.status?.conditions?.some((c) => c.type === "Ready" && c.reason === "ConnectionNotFound" && c.message.startsWith("cannot delete")) === true,
+    );
+    expect(stuck?.status?.state).toBe("Deleting");
     expect(stuck?.status?.conditions?.find((c) => c.type === "Ready")?.message).toMatch(/cannot delete the VM: .*deletionPolicy: Orphan/);
     await kubectl(["patch", "-n", h.namespace, "pvm", "stranded", "--type=merge", "-p", '{"spec":{"deletionPolicy":"Orphan"}}']);
     await h.waitForVm("stranded", (v) => v === undefined);
