@@ -90,7 +90,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     const max = this.options.maxBackoffMs ?? 30_000;
     const delay = Math.min(max, 500 * 2 ** Math.min(this.failures - 1, 10)) * (0.8 + Math.random() * 0.4);
     this.options.logger.warn(
-      { informer: this.options.name, err: error, attempt: this.failures, retryInMs: Math.round(delay) },
+      { informer: this.options.name, error: describeError(error), attempt: this.failures, retryInMs: Math.round(delay) },
       "informer stopped; restarting",
     );
     this.restartTimer = setTimeout(() => {
@@ -99,4 +99,18 @@ export class ResilientInformer<T extends KubernetesObject> {
     }, delay);
     this.restartTimer.unref();
   }
+}
+
+/** One line for the log: API errors carry the whole response, which says little more. */
+function describeError(error: unknown): string {
+  const e = error as { code?: number; body?: string; message?: string } | undefined;
+  if (typeof e?.code === "number" && typeof e.body === "string") {
+    try {
+      const status = JSON.parse(e.body) as { message?: string };
+      return `HTTP ${e.code}: ${status.message ?? ""}`.trim();
+    } catch {
+      return `HTTP ${e.code}`;
+    }
+  }
+  return e?.message?.split("\n")[0] ?? String(error);
 }

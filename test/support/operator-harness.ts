@@ -62,7 +62,7 @@ export class OperatorHarness {
       PTM_WORKDIR_ROOT: this.workdir,
       // One cache per operator: tofu's plugin cache is not safe across processes.
       PTM_PLUGIN_CACHE_DIR: path.join(this.workdir, ".plugin-cache"),
-      PTM_LOG_LEVEL: process.env.PTM_TEST_LOG_LEVEL ?? "warn",
+      PTM_LOG_LEVEL: process.env.PTM_TEST_LOG_LEVEL ?? "error",
       PTM_PROVIDER_VERSION: p.PTM_PROVIDER_VERSION,
       PTM_WORKER_CONCURRENCY: "4",
       PTM_RESYNC_INTERVAL: "30s",
