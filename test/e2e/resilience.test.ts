@@ -114,5 +114,21 @@ describe("resilience: faults, retries, crashes and load", () => {
       const runs = await h.runsOf("crash");
       expect(runs.at(-1)?.status).toMatch(/succeeded|no_changes/);
     }, 400_000);
+
+    it("lets the current run finish on SIGTERM, then exits", async () => {
+      const worker = startWorkerProcess({ ...h.operatorEnv(), PTM_SHUTDOWN_GRACE: "2m" });
+      workers.push(worker);
+      await h.apply(vm("graceful"));
+      await h.waitForVm("graceful", (v) => v?.status?.conditions?.some((c) => c.type === "Reconciling" && c.reason === "Cloning") === true, 120_000);
+      worker.kill("SIGTERM");
+      const [code] = (await once(worker, "exit")) as [number | null];
+      expect(code).toBe(0);
+      // The run was not interrupted: it finished and recorded its outcome before the exit.
+      const runs = await h.runsOf("graceful");
+      expect(runs).toHaveLength(1);
+      expect(runs[0]).toMatchObject({ action: "apply", status: "succeeded" });
+      const ready = await h.waitForReady("graceful", 1, 30_000);
+      expect(h.simVms().filter((v) => v.vmid === ready?.status?.vmId)).toHaveLength(1);
+    }, 400_000);
   });
 });
