@@ -12,7 +12,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -32,7 +32,7 @@ import { platformEnv, type PlatformEnv } from "../test/support/platform-env.js";
 import { platformDir, repoRoot } from "../test/support/paths.js";
 import { runBaseline, type BaselineResult, type BaselineVm } from "./support/baseline.js";
 import { OperatorProcess, type LogSummary } from "./support/operator-process.js";
-import { diffCpu, mib, readCpu, readMemory, RssSampler, type CpuTimes, type SampledPeaks } from "./support/proc.js";
+import { diffCpu, mib, readCpu, readMachineCpu, readMemory, RssSampler, type CpuTimes, type SampledPeaks } from "./support/proc.js";
 import { seconds, summarize, table } from "./support/stats.js";
 
 const execFileAsync = promisify(execFile);
@@ -120,7 +120,8 @@ class Cleanup {
     while (this.steps.length) {
       const step = this.steps.pop()!;
       try {
-        await Promise.race([step.run(), sleep(60_000).then(() => Promise.reject(new Error("timed out after 60 s")))]);
+        // ref: false, so a finished step's pending timer does not keep the process alive.
+        await Promise.race([step.run(), sleep(60_000, undefined, { ref: false }).then(() => Promise.reject(new Error("timed out after 60 s")))]);
       } catch (error) {
         console.error(`[bench] cleanup "${step.name}" failed: ${(error as Error).message}`);
       }
@@ -208,6 +209,7 @@ interface VmObservation {
 
 interface RunRow {
   name: string;
+  spec_hash: string;
   action: string;
   status: string;
   reason: string;
@@ -237,11 +239,20 @@ interface OperatorResult {
   runDuration: ReturnType<typeof summarize>;
   readyLag: ReturnType<typeof summarize>;
   runs: {
+    /** Most runs (started..finished in the runs table) in progress at the same time. */
+    maxConcurrent: number;
+    /**
+     * Sum of run durations / (first run start → last run end) / min(node limit, concurrency):
+     * how busy the allowed run slots were (1 = a run in every slot all the time).
+     */
+    slotUtilization: number | undefined;
     total: number;
     perVm: { min: number; max: number; mean: number };
     byStatus: Record<string, number>;
     byReason: Record<string, number>;
     noChanges: number;
+    /** VMs with more than one run: each run's reason, status and spec hash (to see why a second run was queued). */
+    multiRunVms: { name: string; statusSpecHash?: string; runs: { reason: string; status: string; attempt: number; specHash: string; createdAt: string; finishedAt?: string; error?: string }[] }[];
     failed: { name: string; attempt: number; errorKind: string | null; error: string }[];
   };
   tofu: {
@@ -253,15 +264,24 @@ interface OperatorResult {
     /** CPU seconds of tofu + provider processes per VM (the worker's reaped children). */
     cpuSecondsPerVm: number | undefined;
   };
-  /** Synthesizing each VM again gives the stack hash the operator recorded in status. */
-  stacksMatchingStatus: number;
+  /** VMs whose stack, synthesized again here from spec + status.vmId, is byte-identical to the worker's main.tf.json. */
+  stacksIdenticalToWorker: number;
+  /** First differing line between the worker's main.tf.json and the re-synthesized stack, for a few VMs. */
+  stackMismatches: { name: string; vmId: number; line: number; worker: string; resynthesized: string }[];
   proxmoxRequestsPerVm: number;
   unknownRoutes: number;
   memory: {
     controller: { hwmMiB?: number; endRssMiB?: number; sampled?: SampledPeaks };
     worker: { hwmMiB?: number; endRssMiB?: number; sampled?: SampledPeaks };
   };
-  cpuSeconds: { controller?: CpuTimes; worker?: CpuTimes };
+  /**
+   * CPU seconds from the apply to the end of the settle period. worker.children = tofu and its
+   * providers; bench = this process (the simulator and the status polling); machine = everything
+   * on the machine, other users' processes included (busy of busy+idle).
+   */
+  /** (controller + worker + tofu) CPU seconds / VMs: compare with the baseline's tofuCpuSecondsPerVm; much less sensitive to other load than wall time. */
+  operatorCpuSecondsPerVm?: number;
+  cpuSeconds: { controller?: CpuTimes; worker?: CpuTimes; bench?: CpuTimes; machine?: { busy: number; idle: number } };
   logs: { controller: LogSummary; worker: LogSummary };
   processExit: Record<string, unknown>;
   /** Where the operator's logs were copied (only when there were problems or log lines). */
@@ -379,7 +399,7 @@ async function runOperatorScenario(env: PlatformEnv, size: number, nodeLimit: nu
     const sampler = new RssSampler({ controller: controller.pid, worker: worker.pid }, 500);
     sampler.start();
     cleanup.add("sampler", async () => sampler.stop());
-    const cpuBefore = { controller: readCpu(controller.pid), worker: readCpu(worker.pid) };
+    const cpuBefore = { controller: readCpu(controller.pid), worker: readCpu(worker.pid), bench: readCpu("self"), machine: readMachineCpu() };
 
     // --- measured: one kubectl apply of a List of N VMs, then poll until every one is Ready ---
     const manifests = Array.from({ length: size }, (_, i) => vmManifest(i));
@@ -437,7 +457,7 @@ async function runOperatorScenario(env: PlatformEnv, size: number, nodeLimit: nu
 
     // Runs started after Ready (e.g. a needless second run) show up in the counts.
     await sleep(SETTLE_MS, undefined, { signal });
-    const cpuAfter = { controller: readCpu(controller.pid), worker: readCpu(worker.pid) };
+    const cpuAfter = { controller: readCpu(controller.pid), worker: readCpu(worker.pid), bench: readCpu("self"), machine: readMachineCpu() };
     const memEnd = { controller: readMemory(controller.pid), worker: readMemory(worker.pid) };
     const peaks = sampler.stop();
 
@@ -466,19 +486,28 @@ async function runOperatorScenario(env: PlatformEnv, size: number, nodeLimit: nu
     }
 
     const baselineVms: BaselineVm[] = [];
-    let stacksMatchingStatus = 0;
+    let stacksIdenticalToWorker = 0;
+    const stackMismatches: OperatorResult["stackMismatches"] = [];
+    const workdirs = await readdir(workRoot).catch(() => [] as string[]);
     for (const o of obs) {
       const vm = o.last;
       if (!vm?.status?.vmId) continue;
       const spec = ProxmoxVMSpecSchema.parse(vm.spec);
       baselineVms.push({ namespace, name: o.name, spec, vmId: vm.status.vmId });
       const again = synthesizeVmStack({ namespace, name: o.name, spec, vmId: vm.status.vmId, providerVersion: env.PTM_PROVIDER_VERSION, toolVersion, stateSchema });
-      if (again.hash === vm.status.specHash) stacksMatchingStatus++;
+      const dir = workdirs.find((d) => d.startsWith(`${namespace}.${o.name}.`));
+      const workerJson = dir ? await readFile(path.join(workRoot, dir, "main.tf.json"), "utf8").catch(() => undefined) : undefined;
+      if (workerJson === again.json) stacksIdenticalToWorker++;
+      else if (stackMismatches.length < 5) stackMismatches.push({ name: o.name, vmId: vm.status.vmId, ...firstDifference(workerJson ?? "(no main.tf.json)", again.json) });
     }
+    if (stacksIdenticalToWorker !== baselineVms.length) problems.push(`only ${stacksIdenticalToWorker}/${baselineVms.length} re-synthesized stacks equal the worker's main.tf.json: the baseline does not apply exactly the operator's stacks`);
 
     const requests = sim.calls().reduce((sum, c) => sum + c.count, 0);
+    const unknown = sim.unknownRoutes();
+    if (unknown.length) problems.push(`the simulator answered ${unknown.length} request(s) with 501 (unknown route), e.g. ${unknown[0]!.method} ${unknown[0]!.path}`);
     const cpuController = diffCpu(cpuBefore.controller, cpuAfter.controller);
     const cpuWorker = diffCpu(cpuBefore.worker, cpuAfter.worker);
+    const cpuBench = diffCpu(cpuBefore.bench, cpuAfter.bench);
     const stuck = obs.filter((o) => o.readyMs === undefined).map((o) => ({ name: o.name, readyReasons: o.readyReasons, status: o.last?.status }));
     const troubled = obs.filter((x) => x.sawFailedRun || x.readyReasons.some((r) => FAILURE_REASONS.has(r)));
     if (troubled.length) {
@@ -494,6 +523,15 @@ async function runOperatorScenario(env: PlatformEnv, size: number, nodeLimit: nu
       const byError = countBy(failed, (r) => normalizeError(r.error ?? ""));
       const top = Object.entries(byError).sort((a, b) => b[1] - a[1]).slice(0, 5);
       problems.push(`${failed.length} failed run(s) in ${dbSchema}.runs over ${new Set(failed.map((r) => r.name)).size} VM(s); errors: ${top.map(([e, n]) => `${n}× ${e}`).join(" | ")}`);
+    }
+    const multi = [...runsByVm.entries()].filter(([, list]) => list.length > 1);
+    if (multi.length) {
+      problems.push(
+        `${multi.length} VM(s) had more than one run: ${multi
+          .slice(0, 6)
+          .map(([name, list]) => `${name} (${list.map((r) => `${r.reason} ${r.status}`).join(" → ")})`)
+          .join(", ")}${multi.length > 6 ? ", …" : ""}`,
+      );
     }
     const perVmCounts = obs.map((o) => runsByVm.get(o.name)?.length ?? 0);
     const tofuPerVm = obs.map((o) => tofuByVm.get(o.name) ?? 0);
@@ -512,11 +550,28 @@ async function runOperatorScenario(env: PlatformEnv, size: number, nodeLimit: nu
       runDuration: summarize(perVm((_, r) => (r.started_at && r.finished_at ? r.finished_at.getTime() - r.started_at.getTime() : undefined))),
       readyLag: summarize(perVm((o, r) => (r.finished_at ? t0 + o.readyMs! - r.finished_at.getTime() : undefined))),
       runs: {
+        ...runConcurrency(runs, Math.min(nodeLimit, concurrency)),
         total: runs.length,
         perVm: minMaxMean(perVmCounts),
         byStatus: countBy(runs, (r) => r.status),
         byReason: countBy(runs, (r) => r.reason),
         noChanges: runs.filter((r) => r.status === "no_changes").length,
+        multiRunVms: [...runsByVm.entries()]
+          .filter(([, list]) => list.length > 1)
+          .slice(0, 10)
+          .map(([name, list]) => ({
+            name,
+            statusSpecHash: observations.get(name)?.last?.status?.specHash,
+            runs: list.map((r) => ({
+              reason: r.reason,
+              status: r.status,
+              attempt: r.attempt,
+              specHash: r.spec_hash,
+              createdAt: r.created_at.toISOString(),
+              finishedAt: r.finished_at?.toISOString(),
+              ...(r.error ? { error: r.error.slice(0, 300) } : {}),
+            })),
+          })),
         failed: failed.slice(0, 20).map((r) => ({ name: r.name, attempt: r.attempt, errorKind: r.error_kind, error: (r.error ?? "").slice(0, 800) })),
       },
       tofu: {
@@ -525,14 +580,22 @@ async function runOperatorScenario(env: PlatformEnv, size: number, nodeLimit: nu
         other: tofuOther,
         cpuSecondsPerVm: cpuWorker ? Math.round((cpuWorker.children / size) * 100) / 100 : undefined,
       },
-      stacksMatchingStatus,
+      stacksIdenticalToWorker,
+      stackMismatches,
       proxmoxRequestsPerVm: Math.round((requests / size) * 10) / 10,
-      unknownRoutes: sim.unknownRoutes().length,
+      unknownRoutes: unknown.length,
       memory: {
         controller: { hwmMiB: mib(memEnd.controller?.hwmKiB), endRssMiB: mib(memEnd.controller?.rssKiB), sampled: peaks.controller },
         worker: { hwmMiB: mib(memEnd.worker?.hwmKiB), endRssMiB: mib(memEnd.worker?.rssKiB), sampled: peaks.worker },
       },
-      cpuSeconds: { ...(cpuController ? { controller: cpuController } : {}), ...(cpuWorker ? { worker: cpuWorker } : {}) },
+      cpuSeconds: {
+        ...(cpuController ? { controller: cpuController } : {}),
+        ...(cpuWorker ? { worker: cpuWorker } : {}),
+        ...(cpuBench ? { bench: cpuBench } : {}),
+        ...(cpuBefore.machine && cpuAfter.machine
+          ? { machine: { busy: Math.round(cpuAfter.machine.busy - cpuBefore.machine.busy), idle: Math.round(cpuAfter.machine.idle - cpuBefore.machine.idle) } }
+          : {}),
+      },
       logs: { controller: controller.summarizeLog(), worker: worker.summarizeLog() },
       processExit,
       loadAverage: { atApply: loadAtApply, atReady: loadAtReady },
@@ -540,6 +603,8 @@ async function runOperatorScenario(env: PlatformEnv, size: number, nodeLimit: nu
       stuck,
       baselineVms,
     };
+    const perVmCpu = operatorCpuPerVm(result);
+    if (perVmCpu !== undefined) result.operatorCpuSecondsPerVm = perVmCpu;
     // Stop the processes now so their exit is part of the result and their logs are complete.
     await cleanup.run();
     if (logs) result.logs = logs;
@@ -586,7 +651,7 @@ function dropSchemas(env: PlatformEnv, schemas: string[]): Promise<void> {
 function queryRuns(env: PlatformEnv, schema: string, namespace: string): Promise<RunRow[]> {
   return withPg(env, async (c) => {
     const { rows } = await c.query<RunRow>(
-      `select name, action, status, reason, attempt, created_at, started_at, finished_at, error, error_kind from ${schema}.runs where namespace = $1 order by created_at, id`,
+      `select name, spec_hash, action, status, reason, attempt, created_at, started_at, finished_at, error, error_kind from ${schema}.runs where namespace = $1 order by created_at, id`,
       [namespace],
     );
     return rows;
@@ -607,6 +672,26 @@ async function deleteRedisKeys(env: PlatformEnv, prefix: string): Promise<number
     redis.disconnect();
   }
   return deleted;
+}
+
+function firstDifference(a: string, b: string): { line: number; worker: string; resynthesized: string } {
+  const la = a.split("\n");
+  const lb = b.split("\n");
+  let i = 0;
+  while (i < la.length && i < lb.length && la[i] === lb[i]) i++;
+  return { line: i + 1, worker: (la[i] ?? "(end)").trim().slice(0, 200), resynthesized: (lb[i] ?? "(end)").trim().slice(0, 200) };
+}
+
+function runConcurrency(runs: RunRow[], slots: number): { maxConcurrent: number; slotUtilization: number | undefined } {
+  const spans = runs.flatMap((r) => (r.started_at && r.finished_at ? [[r.started_at.getTime(), r.finished_at.getTime()] as const] : []));
+  if (!spans.length) return { maxConcurrent: 0, slotUtilization: undefined };
+  const edges = spans.flatMap(([a, b]) => [[a, 1] as const, [b, -1] as const]).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  let now = 0;
+  let max = 0;
+  for (const [, d] of edges) max = Math.max(max, (now += d));
+  const busy = spans.reduce((sum, [a, b]) => sum + (b - a), 0);
+  const window = Math.max(...spans.map((x) => x[1])) - Math.min(...spans.map((x) => x[0]));
+  return { maxConcurrent: max, slotUtilization: window > 0 ? Math.round((busy / window / slots) * 100) / 100 : undefined };
 }
 
 /** An error text with its ids, UPIDs and numbers blanked, so equal failures group together. */
@@ -673,10 +758,23 @@ function findBaseline(baselines: BaselineResult[], vms: number, parallelism: num
   return baselines.find((b) => b.vms === vms && b.parallelism === parallelism && b.ok);
 }
 
-function printReport(report: { machine: Record<string, unknown>; settings: Record<string, unknown> }, operator: OperatorResult[], baselines: BaselineResult[]): void {
+/** CPU seconds per VM the operator spent: controller + worker + the tofu/provider processes it ran. */
+function operatorCpuPerVm(o: OperatorResult): number | undefined {
+  const c = o.cpuSeconds;
+  if (!c.controller || !c.worker) return undefined;
+  return Math.round(((c.controller.self + c.worker.self + c.worker.children) / o.vms) * 100) / 100;
+}
+
+function printReport(report: { machine: Record<string, unknown>; settings: Record<string, unknown>; code: { commit: string; uncommittedFilesInSrc: number } }, operator: OperatorResult[], baselines: BaselineResult[]): void {
   const out: string[] = [];
+  if (operator.length === 0) {
+    console.log("\nno scenario finished: nothing to report");
+    return;
+  }
+  const bareFor = (o: OperatorResult) => (o.vms === 1 ? findBaseline(baselines, 1, 1) : findBaseline(baselines, o.vms, concurrency));
   out.push("");
   out.push(`apply→Ready benchmark — ${report.machine.cpus} CPUs (${report.machine.cpuModel}), ${report.machine.memoryGiB} GiB; ${report.machine.node}, ${report.settings.tool}, bpg/proxmox ${report.settings.providerVersion}`);
+  out.push(`code: ${report.code.commit} + ${report.code.uncommittedFilesInSrc} uncommitted file(s) under src/ and stacks/; stacks re-synthesized = worker's main.tf.json: ${operator.map((o) => `${o.stacksIdenticalToWorker}/${o.vms}`).join(", ")}`);
   out.push(`worker concurrency ${concurrency}; simulator task ${simOptions.taskDurationMs} ms, boot delay ${simOptions.bootDelayMs} ms; operator roles as child processes (node --import tsx)`);
   out.push("");
   out.push("Operator vs bare tofu (seconds; ratio = operator / bare)");
@@ -684,7 +782,7 @@ function printReport(report: { machine: Record<string, unknown>; settings: Recor
     table(
       ["scenario", "ready", "wall", "p50", "p95", "bare wall", "bare par", "ratio wall", "bare p50", "ratio p50", "runs/VM", "no_changes", "failed", "tofu/VM", "ctrl HWM MiB", "worker HWM MiB", "worker+tofu MiB"],
       operator.map((o) => {
-        const bare = o.vms === 1 ? findBaseline(baselines, 1, 1) : findBaseline(baselines, o.vms, concurrency);
+        const bare = bareFor(o);
         return [
           o.scenario,
           `${o.readyCount}/${o.vms}`,
@@ -711,7 +809,7 @@ function printReport(report: { machine: Record<string, unknown>; settings: Recor
   out.push("Where the operator's time goes (per VM, seconds: p50 / p95)");
   out.push(
     table(
-      ["scenario", "kubectl apply", "apply→run start", "run (init..output)", "run end→Ready seen", "tofu CPU s/VM", "ctrl CPU s", "worker CPU s", "PVE req/VM", "max tofu procs", "load1 at start"],
+      ["scenario", "kubectl apply", "apply→run start", "run (init..output)", "run end→Ready seen", "tofu CPU s/VM", "op CPU s/VM", "bare CPU s/VM", "CPU ratio", "ctrl CPU s", "worker CPU s", "bench CPU s", "machine busy/idle s", "PVE req/VM", "max runs at once", "slot use", "load1 at start"],
       operator.map((o) => [
         o.scenario,
         o.kubectlApplySeconds,
@@ -719,10 +817,16 @@ function printReport(report: { machine: Record<string, unknown>; settings: Recor
         `${o.runDuration.p50 ?? "-"} / ${o.runDuration.p95 ?? "-"}`,
         `${o.readyLag.p50 ?? "-"} / ${o.readyLag.p95 ?? "-"}`,
         o.tofu.cpuSecondsPerVm,
+        operatorCpuPerVm(o),
+        bareFor(o)?.tofuCpuSecondsPerVm,
+        ratio(operatorCpuPerVm(o), bareFor(o)?.tofuCpuSecondsPerVm),
         o.cpuSeconds.controller?.self,
         o.cpuSeconds.worker?.self,
+        o.cpuSeconds.bench?.self,
+        o.cpuSeconds.machine ? `${o.cpuSeconds.machine.busy} / ${o.cpuSeconds.machine.idle}` : undefined,
         o.proxmoxRequestsPerVm,
-        o.memory.worker.sampled?.maxTofuProcesses,
+        o.runs.maxConcurrent,
+        o.runs.slotUtilization,
         o.loadAverage.atApply[0],
       ]),
     ),
@@ -732,7 +836,7 @@ function printReport(report: { machine: Record<string, unknown>; settings: Recor
     out.push("Bare tofu init && tofu apply (seconds; completion = batch start → this VM applied)");
     out.push(
       table(
-        ["VMs", "parallel", "ok", "wall", "completion p50", "completion p95", "init+ws p50", "apply p50", "per VM p95", "tofu/VM", "retries", "tofu CPU s/VM"],
+        ["VMs", "parallel", "ok", "wall", "completion p50", "completion p95", "init+ws p50", "apply p50", "per VM p95", "tofu/VM", "retries", "tofu CPU s/VM", "machine busy/idle s"],
         baselines.map((b) => [
           b.vms,
           b.parallelism,
@@ -746,6 +850,7 @@ function printReport(report: { machine: Record<string, unknown>; settings: Recor
           b.tofuInvocationsPerVm,
           b.retries.length,
           b.tofuCpuSecondsPerVm,
+          b.machineCpu ? `${b.machineCpu.busy} / ${b.machineCpu.idle}` : undefined,
         ]),
       ),
     );
@@ -793,8 +898,12 @@ async function main(): Promise<number> {
   const toolVersion = `tofu ${toolVersionNumber}`;
   await warmUp(env, toolVersion);
 
+  const git = await execFileAsync("git", ["-C", repoRoot, "rev-parse", "--short", "HEAD"]).then((r) => r.stdout.trim(), () => "unknown");
+  const dirty = await execFileAsync("git", ["-C", repoRoot, "status", "--porcelain", "--", "src", "stacks"]).then((r) => r.stdout.split("\n").filter(Boolean).length, () => -1);
   const report = {
     benchmark: "apply-to-ready",
+    /** The operator code measured: HEAD plus this many uncommitted changes under src/ and stacks/. */
+    code: { commit: git, uncommittedFilesInSrc: dirty },
     startedAt: startedAt.toISOString(),
     finishedAt: "",
     machine: {
@@ -862,8 +971,9 @@ async function main(): Promise<number> {
       }
     }
   } catch (error) {
-    report.error = (error as Error).stack ?? String(error);
-    log(`aborted: ${(error as Error).message}`);
+    const cause = abort.signal.aborted ? (abort.signal.reason as Error) : (error as Error);
+    report.error = `${cause.message}\n${(error as Error).stack ?? String(error)}`;
+    log(`aborted: ${cause.message}`);
     exitCode = 2;
   } finally {
     clearTimeout(totalTimer);

@@ -11,6 +11,9 @@ import { ConnectionResolver } from "./controller/connection-resolver.js";
 import { Controller } from "./controller/controller.js";
 import { StackHasher } from "./controller/stack-hasher.js";
 import { VmReconciler } from "./controller/vm-reconciler.js";
+import { EventPublisher } from "./events/publisher.js";
+import { eventsStreamKey } from "./events/stream.js";
+import type { Sidecar } from "./http/sidecar.js";
 import { NodeSlots } from "./jobs/node-slots.js";
 import { RunProcessor } from "./jobs/run-processor.js";
 import { RUN_QUEUE, RunQueue, type RunJob } from "./jobs/run-queue.js";
@@ -21,6 +24,8 @@ import { LeaderElector } from "./kube/leader-election.js";
 import { StatusWriter } from "./kube/status-writer.js";
 import type { ProxmoxConnectionObject, ProxmoxVMObject } from "./kube/types.js";
 import { openDatabase, type Database } from "./store/database.js";
+import { operatorVersion } from "./telemetry/build-info.js";
+import { Metrics } from "./telemetry/metrics.js";
 import { TerraformRunner } from "./terraform/index.js";
 
 export type Role = "controller" | "worker" | "sidecar";
@@ -48,10 +53,19 @@ export class App {
   controller: Controller | undefined;
   worker: Worker<RunJob> | undefined;
   elector: LeaderElector | undefined;
+  sidecar: Sidecar | undefined;
+  /** This process's metrics (served by the sidecar and by PTM_METRICS_PORT). */
+  readonly metrics: Metrics;
+  /** The sidecar's base URL once it listens (with PTM_SIDECAR_PORT=0, the port it was given). */
+  sidecarUrl: string | undefined;
+  /** The PTM_METRICS_PORT endpoint's base URL, when enabled. */
+  metricsUrl: string | undefined;
 
   constructor(private readonly o: AppOptions) {
     this.identity = o.identity ?? o.env.POD_NAME ?? `${hostname()}-${process.pid}`;
     this.kubeConfig = o.kubeConfig ?? loadKubeConfig();
+    // Process metrics (GC, event loop) only where /metrics is served.
+    this.metrics = new Metrics({ defaultMetrics: o.roles.includes("sidecar") || o.env.PTM_METRICS_PORT !== undefined });
   }
 
   async start(): Promise<void> {
@@ -77,6 +91,10 @@ export class App {
       lockTimeout: "90s",
     });
     const tool = await runner.version();
+    const metrics = this.metrics;
+    metrics.setBuildInfo({ version: operatorVersion(), tool: `${tool.flavor} ${tool.version}`, provider: env.PTM_PROVIDER_VERSION });
+    // The deployment's event stream (SSE): workers add run and log events, the leading controller VM events.
+    const publisher = new EventPublisher({ redis, key: eventsStreamKey(env.PTM_QUEUE_PREFIX), maxLen: env.PTM_EVENTS_MAXLEN, logger });
     const hasher = new StackHasher({
       providerVersion: env.PTM_PROVIDER_VERSION,
       toolVersion: `${tool.flavor} ${tool.version}`,
@@ -84,6 +102,7 @@ export class App {
     });
     const runQueue = new RunQueue({ connection: redisConnection(env.REDIS_URL), prefix: env.PTM_QUEUE_PREFIX, maxAttempts: env.PTM_MAX_ATTEMPTS });
     this.stops.push(() => runQueue.close());
+    metrics.setQueueDepthSource(() => runQueue.depth());
 
     if (this.o.roles.includes("worker")) {
       const processor = new RunProcessor({
@@ -106,6 +125,8 @@ export class App {
         ...(env.PTM_STATE_ENCRYPTION_PASSPHRASE ? { stateEncryptionPassphrase: env.PTM_STATE_ENCRYPTION_PASSPHRASE } : {}),
         logger: logger.child({ role: "worker" }),
         shutdownSignal: this.shutdown.signal,
+        stream: publisher,
+        metrics,
       });
       const worker = new Worker<RunJob>(RUN_QUEUE, (job, token) => processor.process(job, token), {
         connection: redisConnection(env.REDIS_URL),
@@ -145,8 +166,11 @@ export class App {
         logger: logger.child({ role: "controller" }),
         ...(env.PTM_NAMESPACE ? { namespace: env.PTM_NAMESPACE } : {}),
         resyncIntervalMs: env.PTM_RESYNC_INTERVAL,
+        onReconcile: (result, seconds) => metrics.observeReconcile(result, seconds),
+        onVmEvent: (vm, kind) => void publisher.vmChanged(vm, kind),
       });
       this.controller = controller;
+      if (!this.o.roles.includes("sidecar")) metrics.setVmSource(() => controller.vmCache.list());
       const lead = async () => {
         await controller.start();
         this.stops.push(() => controller.stop());
@@ -170,6 +194,40 @@ export class App {
       } else {
         await lead();
       }
+    }
+
+    if (this.o.roles.includes("sidecar")) {
+      // Loaded only here: controller and worker processes do not load Express (faster start).
+      const { Sidecar } = await import("./http/sidecar.js");
+      const sidecar = new Sidecar({
+        env,
+        logger: logger.child({ role: "sidecar" }),
+        kubeConfig: this.kubeConfig,
+        vms,
+        redis,
+        database,
+        metrics,
+        version: operatorVersion(),
+        enqueue: (job) => runQueue.enqueue(job),
+      });
+      this.sidecar = sidecar;
+      this.stops.push(() => sidecar.stop());
+      await sidecar.start();
+      this.sidecarUrl = sidecar.url;
+    }
+
+    if (env.PTM_METRICS_PORT !== undefined) {
+      const { MetricsServer } = await import("./http/metrics-server.js");
+      const server = new MetricsServer({
+        metrics,
+        port: env.PTM_METRICS_PORT,
+        host: env.PTM_SIDECAR_HOST,
+        logger,
+        ...(env.PTM_SIDECAR_READ_TOKEN ? { readToken: env.PTM_SIDECAR_READ_TOKEN } : {}),
+      });
+      this.stops.push(() => server.stop());
+      await server.start();
+      this.metricsUrl = server.url;
     }
   }
 

@@ -8,8 +8,8 @@ import { createLogger } from "./telemetry/logger.js";
  * Reads the environment (src/config/env.ts), starts the roles, stops them on SIGTERM/SIGINT.
  */
 const ROLES: Role[] = ["controller", "worker", "sidecar"];
-/** What `all` means today: the sidecar role arrives with the HTTP sidecar. */
-const AVAILABLE: Role[] = ["controller", "worker"];
+/** What `all` means: every role. */
+const AVAILABLE: Role[] = ["controller", "worker", "sidecar"];
 
 function parseRoles(argv: string[]): Role[] {
   const { values } = parseArgs({ args: argv, options: { role: { type: "string", multiple: true, default: ["all"] } } });

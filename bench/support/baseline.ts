@@ -22,7 +22,7 @@ import type { ProxmoxVMSpec } from "../../src/api/proxmox-vm.js";
 import { startSimulator, type SimulatorOptions } from "../../src/simulator/index.js";
 import { synthesizeVmStack, workspaceName } from "../../src/synth/synthesize.js";
 import type { PlatformEnv } from "../../test/support/platform-env.js";
-import { diffCpu, readCpu } from "./proc.js";
+import { diffCpu, readCpu, readMachineCpu } from "./proc.js";
 import { pool, seconds, summarize } from "./stats.js";
 
 const execFileAsync = promisify(execFile);
@@ -65,6 +65,8 @@ export interface BaselineResult {
   /** CPU seconds of the tofu processes (and their providers) per VM. */
   tofuCpuSecondsPerVm: number | undefined;
   vmsOnSimulator: number;
+  /** Machine-wide CPU seconds busy / idle during the batch (other users' processes included). */
+  machineCpu?: { busy: number; idle: number };
   failures: { name: string; step: string; code: number | string | undefined; stderr: string }[];
 }
 
@@ -123,6 +125,7 @@ export async function runBaseline(o: BaselineOptions): Promise<BaselineResult> {
     };
 
     const cpuBefore = readCpu("self");
+    const machineBefore = readMachineCpu();
     const t0 = Date.now();
     const timings = await pool(o.vms, o.parallelism, async (vm, i) => {
       const dir = dirs[i]!;
@@ -147,6 +150,7 @@ export async function runBaseline(o: BaselineOptions): Promise<BaselineResult> {
     });
     const tEnd = Date.now();
     const cpu = diffCpu(cpuBefore, readCpu("self"));
+    const machineAfter = readMachineCpu();
     const ok = timings.filter((t) => t.ok);
     const vmsOnSimulator = Object.values(sim.state().vms).filter((v) => String(v.conf.template ?? "0") !== "1").length;
     return {
@@ -162,6 +166,7 @@ export async function runBaseline(o: BaselineOptions): Promise<BaselineResult> {
       retries,
       tofuCpuSecondsPerVm: cpu ? Math.round((cpu.children / o.vms.length) * 100) / 100 : undefined,
       vmsOnSimulator,
+      ...(machineBefore && machineAfter ? { machineCpu: { busy: Math.round(machineAfter.busy - machineBefore.busy), idle: Math.round(machineAfter.idle - machineBefore.idle) } } : {}),
       failures,
     };
   } finally {

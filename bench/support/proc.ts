@@ -170,3 +170,20 @@ export function round(n: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
 }
+
+export interface MachineCpu {
+  /** CPU seconds spent (user, nice, system, irq, softirq, steal) by every process on the machine. */
+  busy: number;
+  idle: number;
+}
+
+/** Machine-wide CPU time from /proc/stat (all CPUs together). */
+export function readMachineCpu(): MachineCpu | undefined {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n")[0]!;
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
+    return { busy: (user! + nice! + system! + irq! + softirq! + steal!) / TICKS_PER_SECOND, idle: (idle! + iowait!) / TICKS_PER_SECOND };
+  } catch {
+    return undefined;
+  }
+}

@@ -43,6 +43,13 @@ const EnvSchema = z.object({
   POD_NAME: z.string().optional(),
   PTM_SIDECAR_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
   PTM_SIDECAR_HOST: z.string().default("0.0.0.0"),
+  PTM_SIDECAR_READ_TOKEN: z.string().min(16, "must be at least 16 characters").optional().describe("When set, the sidecar's read endpoints need it as a bearer token."),
+  PTM_SIDECAR_ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters").optional().describe("Bearer token for the sidecar's endpoints that change something; unset: they are disabled."),
+  PTM_EVENTS_MAXLEN: z.coerce.number().int().min(1000).max(10_000_000).default(100_000).describe("Approximate length of the Redis event stream (SSE history)."),
+  PTM_SSE_HEARTBEAT: duration.prefault("15s"),
+  PTM_SSE_MAX_CLIENTS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  PTM_SSE_MAX_BUFFER: z.coerce.number().int().min(16_384).max(64 * 1024 * 1024).default(256 * 1024).describe("Bytes queued for one SSE client before it is disconnected as too slow."),
+  PTM_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional().describe("Serve /metrics and /healthz on this port too (for controller and worker processes)."),
 });
 
 export type Env = z.output<typeof EnvSchema>;

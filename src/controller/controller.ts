@@ -19,6 +19,8 @@ export interface ControllerOptions {
   resyncIntervalMs: number;
   concurrency?: number;
   onReconcile?: (result: "success" | "error" | "requeue", seconds: number) => void;
+  /** Every ProxmoxVM the informer sees added, changed (status too) or deleted; not resyncs. Must not block. */
+  onVmEvent?: (vm: ProxmoxVMObject, kind: "upsert" | "delete") => void;
 }
 
 /**
@@ -92,6 +94,7 @@ export class Controller {
   }
 
   private onVmChange(vm: ProxmoxVMObject, kind: "add" | "update" | "delete" | "resync"): void {
+    if (kind !== "resync") this.o.onVmEvent?.(vm, kind === "delete" ? "delete" : "upsert");
     const key = keyOf(vm);
     if (kind === "delete") {
       this.seen.delete(key);

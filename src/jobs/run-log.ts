@@ -29,6 +29,8 @@ export class RunLog {
     private readonly channel: string,
     private readonly logger: Logger,
     private readonly flushIntervalMs = 250,
+    /** Also hands each stored batch to the event stream (SSE), after PostgreSQL has it. */
+    private readonly onStored?: (batch: RunEvent[]) => Promise<void>,
   ) {}
 
   append(line: RunLogLine): void {
@@ -64,6 +66,7 @@ export class RunLog {
       if (this.publisher) {
         await this.publisher.publish(this.channel, JSON.stringify({ kind: "run-events", runId: this.runId, events: batch })).catch(() => undefined);
       }
+      if (this.onStored) await this.onStored(batch).catch(() => undefined);
     });
     return this.flushing;
   }

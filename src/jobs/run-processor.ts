@@ -10,6 +10,7 @@ import type { ProxmoxVMStatus } from "../api/status.js";
 import { ConnectionProblem, type ConnectionResolver, type ResolvedConnection } from "../controller/connection-resolver.js";
 import { describeSpecIssues } from "../controller/spec-issues.js";
 import type { StackHasher } from "../controller/stack-hasher.js";
+import type { EventPublisher } from "../events/publisher.js";
 import { isNotFound } from "../kube/api-error.js";
 import { setCondition } from "../kube/conditions.js";
 import type { CustomObjects } from "../kube/custom-objects.js";
@@ -21,6 +22,7 @@ import { ProxmoxApiClient } from "../proxmox/api-client.js";
 import type { Run, RunAction, RunStore } from "../store/run-store.js";
 import { SynthesisError } from "../synth/synthesis-error.js";
 import { workspaceName } from "../synth/workspace-name.js";
+import type { Metrics } from "../telemetry/metrics.js";
 import { TerraformError, type TerraformEvent, type TerraformRunner } from "../terraform/index.js";
 import type { NodeSlots } from "./node-slots.js";
 import { RunJobSchema, type RunJob } from "./run-queue.js";
@@ -49,6 +51,9 @@ export interface RunProcessorDeps {
   logger: Logger;
   /** Aborted when the worker must stop now (shutdown grace exceeded). */
   shutdownSignal: AbortSignal;
+  /** The event stream (SSE): run start/finish and log lines. */
+  stream?: EventPublisher;
+  metrics?: Metrics;
 }
 
 export interface RunJobResult {
@@ -124,6 +129,7 @@ export class RunProcessor {
   ): Promise<RunJobResult> {
     const { namespace, name, uid } = vm.metadata;
     const generation = vm.metadata.generation ?? 0;
+    if (job.attemptsMade === 0) this.d.metrics?.observeQueueWait((Date.now() - job.timestamp) / 1000);
 
     // Pin the VM id before Terraform can create anything, so no retry or crash makes a second VM.
     let vmId = vm.status?.vmId ?? spec.vmId;
@@ -181,7 +187,9 @@ export class RunProcessor {
       worker: this.d.workerId,
     });
     await this.d.runs.failAbandoned(String(job.id), run.id);
-    const runLog = new RunLog(run.id, this.d.runs, this.d.redis, this.d.channel, log);
+    await this.d.stream?.run(run);
+    const stream = this.d.stream;
+    const runLog = new RunLog(run.id, this.d.runs, this.d.redis, this.d.channel, log, undefined, stream ? (batch) => stream.logs({ namespace, name }, batch) : undefined);
     runLog.append({ level: "info", type: "run", message: `${action} run started by ${this.d.workerId} (reason: ${job.data.reason}, attempt ${job.attemptsMade + 1})` });
     await this.d.events.record(vm, "Normal", "RunStarted", `${action} run ${run.id} started`);
     await this.writeRunStatus(vm, run, deleting ? Reason.Deleting : Reason.Planning, deleting ? "planning the VM's destruction" : "planning");
@@ -209,21 +217,23 @@ export class RunProcessor {
     };
 
     try {
-      await this.d.runner.prepare(runOptions);
+      await this.timed("init", () => this.d.runner.prepare(runOptions));
       if (orphan) {
-        await this.d.runner.stateRemove(runOptions, VM_ADDRESS);
+        await this.timed("state", () => this.d.runner.stateRemove(runOptions, VM_ADDRESS));
         const finished = await this.d.runs.finish(run.id, { status: "succeeded" });
         runLog.append({ level: "info", type: "run", message: "the VM is no longer managed (deletionPolicy: Orphan); it was kept on Proxmox" });
         await runLog.close();
+        await this.runFinished(finished);
         await this.finishDeletion(vm, connection, vmId, finished, "Orphaned", "VM forgotten and kept on Proxmox (deletionPolicy: Orphan)");
         return { outcome: "forgotten", runId: run.id };
       }
 
-      const plan = await this.d.runner.plan(runOptions, { destroy: deleting });
+      const plan = await this.timed("plan", () => this.d.runner.plan(runOptions, { destroy: deleting }));
       const observeOnly = !deleting && (spec.managementPolicy === "ObserveOnly" || (job.data.reason === "drift" && spec.driftDetection?.mode === "Report"));
       if (plan.hasChanges && observeOnly) {
         const finished = await this.d.runs.finish(run.id, { status: "succeeded", addCount: plan.changes.add, changeCount: plan.changes.change, destroyCount: plan.changes.remove });
         await runLog.close();
+        await this.runFinished(finished);
         await this.reportDrift(vm, finished, plan.changes);
         return { outcome: "planned", runId: run.id };
       }
@@ -232,6 +242,7 @@ export class RunProcessor {
         const finished = await this.d.runs.finish(run.id, { status: "succeeded", addCount: plan.changes.add, changeCount: plan.changes.change, destroyCount: plan.changes.remove });
         runLog.append({ level: "info", type: "run", message: "plan waits for approval (spec.approval: Manual)" });
         await runLog.close();
+        await this.runFinished(finished);
         if (plan.planFile) await this.d.runner.discardPlan(plan.planFile);
         await this.awaitApproval(vm, finished, synthesized.hash, plan.changes);
         return { outcome: "planned", runId: run.id };
@@ -239,17 +250,18 @@ export class RunProcessor {
       let counts = { add: 0, change: 0, remove: 0 };
       if (plan.hasChanges) {
         await this.writeRunStatus(vm, run, deleting ? Reason.Deleting : Reason.Applying, deleting ? "destroying the VM" : "applying");
-        const applied = await this.d.runner.apply(runOptions, plan.planFile!);
+        const applied = await this.timed("apply", () => this.d.runner.apply(runOptions, plan.planFile!));
         counts = { add: applied.changes.add, change: applied.changes.change, remove: applied.changes.remove };
       }
       if (deleting) {
         const finished = await this.d.runs.finish(run.id, { status: plan.hasChanges ? "succeeded" : "no_changes", addCount: counts.add, changeCount: counts.change, destroyCount: counts.remove });
         await runLog.close();
+        await this.runFinished(finished);
         await this.finishDeletion(vm, connection, vmId, finished, "Destroyed", `VM ${vmId ?? ""} destroyed`);
         log.info({ runId: run.id, vmId }, "VM destroyed");
         return { outcome: "destroyed", runId: run.id };
       }
-      const outputs = await this.d.runner.output(runOptions);
+      const outputs = await this.timed("output", () => this.d.runner.output(runOptions));
       const finished = await this.d.runs.finish(run.id, {
         status: plan.hasChanges ? "succeeded" : "no_changes",
         addCount: counts.add,
@@ -258,6 +270,7 @@ export class RunProcessor {
       });
       runLog.append({ level: "info", type: "run", message: plan.hasChanges ? `applied: ${counts.add} added, ${counts.change} changed, ${counts.remove} destroyed` : "no changes" });
       await runLog.close();
+      await this.runFinished(finished);
       await this.markReady(vm, spec, generation, synthesized.hash, finished, outputs);
       log.info({ runId: run.id, outcome: plan.hasChanges ? "applied" : "no_changes", ...counts }, "run finished");
       if (plan.hasChanges) await this.d.events.record(vm, "Normal", "Applied", `run ${run.id}: ${counts.add} added, ${counts.change} changed, ${counts.remove} destroyed`);
@@ -265,6 +278,27 @@ export class RunProcessor {
     } catch (error) {
       await this.failRun(job, vm, run, runLog, error, log);
       throw error instanceof TerraformError && error.kind === "permanent" ? new UnrecoverableError(error.message) : error;
+    }
+  }
+
+  /** A finished run: counted, timed, and announced on the event stream (after its last log lines). */
+  private async runFinished(run: Run): Promise<void> {
+    if (run.startedAt && run.finishedAt) {
+      this.d.metrics?.observeRun(run.action, run.status, (Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / 1000);
+    }
+    await this.d.stream?.run(run);
+  }
+
+  /** One tofu phase, timed for ptm_tofu_phase_duration_seconds. */
+  private async timed<T>(phase: string, fn: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      const result = await fn();
+      this.d.metrics?.observeTofuPhase(phase, "ok", (performance.now() - started) / 1000);
+      return result;
+    } catch (error) {
+      this.d.metrics?.observeTofuPhase(phase, "error", (performance.now() - started) / 1000);
+      throw error;
     }
   }
 
@@ -428,6 +462,7 @@ export class RunProcessor {
     runLog.append({ level: "error", type: "run", message: `run failed (${te?.kind ?? "error"}): ${message}` });
     const finished = await this.d.runs.finish(run.id, { status: "failed", error: message, errorKind: te?.kind ?? "error" }).catch(() => run);
     await runLog.close().catch((e: unknown) => log.warn({ err: e }, "run log incomplete"));
+    if (finished !== run) await this.runFinished(finished);
     const detail = permanent
       ? `${message} — fix the spec; retrying cannot help`
       : lastAttempt

@@ -116,6 +116,13 @@ describe("resilience: faults, retries, crashes and load", () => {
     }, 400_000);
 
     it("lets the current run finish on SIGTERM, then exits", async () => {
+      // Only this test's worker may take the run, so that "Cloning" proves it is up and busy.
+      for (const w of workers.splice(0)) {
+        if (w.exitCode === null && w.signalCode === null) {
+          w.kill("SIGTERM");
+          await once(w, "exit");
+        }
+      }
       const worker = startWorkerProcess({ ...h.operatorEnv(), PTM_SHUTDOWN_GRACE: "2m" });
       workers.push(worker);
       await h.apply(vm("graceful"));

@@ -12,4 +12,7 @@ export default function setup(): void {
   if (result.status !== 0) {
     throw new Error(`scripts/platform up failed with exit code ${result.status}; see .platform/logs/`);
   }
+  // The browser tests drive Debian's Chromium; install it here so `npm test` alone suffices.
+  const chromium = spawnSync("scripts/ensure-chromium", [], { cwd: repoRoot, stdio: "inherit" });
+  if (chromium.status !== 0) throw new Error(`scripts/ensure-chromium failed with exit code ${chromium.status}`);
 }

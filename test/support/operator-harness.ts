@@ -19,6 +19,8 @@ export interface HarnessOptions {
   env?: Record<string, string>;
   /** Create the ProxmoxConnection "pve" and its Secret (default true). */
   connection?: boolean;
+  /** Also run the sidecar role, on 127.0.0.1 and a free port: see `sidecarUrl`. */
+  sidecar?: boolean;
 }
 
 let crdsApplied: Promise<unknown> | undefined;
@@ -66,6 +68,7 @@ export class OperatorHarness {
       PTM_PROVIDER_VERSION: p.PTM_PROVIDER_VERSION,
       PTM_WORKER_CONCURRENCY: "4",
       PTM_RESYNC_INTERVAL: "30s",
+      ...(this.options.sidecar ? { PTM_SIDECAR_PORT: "0", PTM_SIDECAR_HOST: "127.0.0.1" } : {}),
       ...this.options.env,
     };
   }
@@ -76,7 +79,7 @@ export class OperatorHarness {
     this.sim = await startSimulator({ port: 0, taskDurationMs: 0, log: false, unauthorizedDelayMs: 0, ...this.options.simulator });
     await kubectl(["create", "namespace", this.namespace]);
     if (this.options.connection !== false) await this.createConnection("pve");
-    const roles = this.options.roles ?? ["controller", "worker"];
+    const roles: Role[] = [...(this.options.roles ?? ["controller", "worker"]), ...(this.options.sidecar ? (["sidecar"] as const) : [])];
     if (roles.length > 0) await this.startApp(roles);
     return this;
   }
@@ -87,6 +90,13 @@ export class OperatorHarness {
     await app.start();
     this.app = app;
     return app;
+  }
+
+  /** The sidecar's base URL (option `sidecar: true`), e.g. http://127.0.0.1:40123. */
+  get sidecarUrl(): string {
+    const url = this.app?.sidecarUrl;
+    if (!url) throw new Error("the sidecar is not running: create the harness with { sidecar: true }");
+    return url;
   }
 
   async createConnection(name: string, opts: { secretName?: string; withSecret?: boolean } = {}): Promise<void> {
