@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { ConditionType, Reason } from "../api/conditions.js";
 import { APPROVE_ANNOTATION } from "../api/group.js";
+import { parseDuration } from "../config/env.js";
 import { ProxmoxVMSpecSchema, type ProxmoxVMSpec } from "../api/proxmox-vm.js";
 import type { ProxmoxVMStatus } from "../api/status.js";
 import { isNotFound } from "../kube/api-error.js";
@@ -164,7 +165,7 @@ export class VmReconciler {
   }
 
   private async scheduleDriftCheck(vm: ProxmoxVMObject, spec: ProxmoxVMSpec): Promise<WorkResult> {
-    const interval = spec.driftDetection?.interval ? parseIntervalMs(spec.driftDetection.interval) : this.d.driftIntervalMs;
+    const interval = spec.driftDetection?.interval ? Math.max(parseDuration(spec.driftDetection.interval), 60_000) : this.d.driftIntervalMs;
     const last = vm.status?.lastRun?.finishedAt ? Date.parse(vm.status.lastRun.finishedAt) : 0;
     const due = last + interval - Date.now();
     if (due > 0) return { requeueAfterMs: due };
@@ -228,9 +229,3 @@ function approvedHash(vm: ProxmoxVMObject): string | undefined {
   return vm.metadata.annotations?.[APPROVE_ANNOTATION];
 }
 
-function parseIntervalMs(text: string): number {
-  const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  for (const m of text.matchAll(/([0-9]+)(s|m|h)/g)) total += Number(m[1]) * units[m[2]!]!;
-  return Math.max(total, 60_000);
-}

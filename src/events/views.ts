@@ -38,24 +38,8 @@ export interface ConditionView {
   observedGeneration?: number;
 }
 
-export interface RunView {
-  id: string;
-  namespace: string;
-  name: string;
-  action: Run["action"];
-  status: Run["status"];
-  reason: string;
-  attempt: number;
-  generation: number;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  addCount: number | null;
-  changeCount: number | null;
-  destroyCount: number | null;
-  error: string | null;
-  errorKind: string | null;
-}
+/** A run as the API shows it: the stored run without its internal bookkeeping. */
+export type RunView = Omit<Run, "uid" | "specHash" | "jobId" | "worker">;
 
 /** One log line of a run, as `GET /api/v1/runs/{id}/events` lists it. */
 export interface RunEventView {

@@ -36,7 +36,7 @@ describe("examples/", () => {
 
   it("connection.yaml keeps the placeholders scripts/demo substitutes", () => {
     const text = readFileSync(path.join(examplesDir, "connection.yaml"), "utf8");
-    expect(text).toContain("PVEAPIToken=root@pam!operator=00000000-0000-0000-0000-000000000000");
+    expect(text).toContain("PVEAPIToken=root@pam!operator=REPLACE-WITH-YOUR-TOKEN-SECRET");
     expect(text).toContain("endpoint: https://pve.example.com:8006/");
     expect(text).toContain("insecureSkipTLSVerify: false");
     const [secret, connection] = manifestsOf("connection.yaml") as unknown as [

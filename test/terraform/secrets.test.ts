@@ -19,7 +19,7 @@ describe("secrets", () => {
     const runner = await makeRunner();
     const schema = newSchema();
     const secrets = {
-      token: "root@pam!ptm=7d1f0c2e-58a4-4b8e-9a3c-1f2e3d4c5b6a",
+      token: "root@pam!ptm=fake-secret-for-secrets-test",
       password: "cloud-init-Pa55word!",
       explicit: "an-explicitly-listed-secret",
     };
