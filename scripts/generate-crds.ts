@@ -1,12 +1,17 @@
-// Writes crds/*.yaml from the zod schemas in src/api (the one source of truth for the spec).
-// Run: npm run generate:crds. src/api/crds.test.ts fails when crds/ is stale.
-import { writeFileSync } from "node:fs";
+// Writes the CRD YAML from the zod schemas in src/api (the one source of truth for the spec) to
+// every directory that ships it: crds/ and the Helm chart's crds/.
+// Run: npm run generate:crds. src/api/crd-files.test.ts fails when either copy is stale.
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { renderCrdFiles } from "../src/api/crd-files.js";
+import { CRD_DIRECTORIES, renderCrdFiles } from "../src/api/crd-files.js";
 
-const crdsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../crds");
-for (const [file, text] of Object.entries(renderCrdFiles())) {
-  writeFileSync(path.join(crdsDir, file), text);
-  console.log(`wrote crds/${file}`);
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const files = renderCrdFiles();
+for (const dir of CRD_DIRECTORIES) {
+  mkdirSync(path.join(repoRoot, dir), { recursive: true });
+  for (const [file, text] of Object.entries(files)) {
+    writeFileSync(path.join(repoRoot, dir, file), text);
+    console.log(`wrote ${dir}/${file}`);
+  }
 }

@@ -1,5 +1,4 @@
 import { hostname } from "node:os";
-import path from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { Worker } from "bullmq";
 import { Redis } from "ioredis";
@@ -85,7 +84,8 @@ export class App {
       binary: env.PTM_TERRAFORM_BIN ?? env.TOFU_BIN ?? env.PTM_TERRAFORM_FLAVOR,
       flavor: env.PTM_TERRAFORM_FLAVOR,
       workdirRoot: env.PTM_WORKDIR_ROOT,
-      pluginCacheDir: env.PTM_PLUGIN_CACHE_DIR ?? path.join(env.PTM_WORKDIR_ROOT, ".plugin-cache"),
+      // Opt-in, and ignored with a filesystem mirror: see the runner's header.
+      ...(env.PTM_PLUGIN_CACHE_DIR ? { pluginCacheDir: env.PTM_PLUGIN_CACHE_DIR } : {}),
       ...(env.TF_CLI_CONFIG_FILE ? { cliConfigFile: env.TF_CLI_CONFIG_FILE } : {}),
       // A run that follows a dead worker's run waits this long for tofu to release the state lock.
       lockTimeout: "90s",
@@ -141,7 +141,7 @@ export class App {
       worker.on("error", (err) => logger.warn({ err }, "worker connection error"));
       this.worker = worker;
       this.stops.push(() => this.closeWorker(worker));
-      logger.info({ concurrency: env.PTM_WORKER_CONCURRENCY, tool: `${tool.flavor} ${tool.version}` }, "worker started");
+      logger.info({ concurrency: env.PTM_WORKER_CONCURRENCY, tool: `${tool.flavor} ${tool.version}`, providers: runner.pluginCacheNote }, "worker started");
     }
 
     if (this.o.roles.includes("controller")) {

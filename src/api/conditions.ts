@@ -20,6 +20,7 @@ export const Reason = {
   InvalidSpec: "InvalidSpec",
   ConnectionNotFound: "ConnectionNotFound",
   SecretNotFound: "SecretNotFound",
+  SecretForbidden: "SecretForbidden",
   Deleting: "Deleting",
   Suspended: "Suspended",
   UpToDate: "UpToDate",

@@ -1,7 +1,7 @@
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { PROXMOX_CONNECTION } from "../api/group.js";
 import { ProxmoxConnectionSpecSchema, type ProxmoxConnectionSpec } from "../api/proxmox-connection.js";
-import { isNotFound } from "../kube/api-error.js";
+import { isForbidden, isNotFound } from "../kube/api-error.js";
 import { CustomObjects } from "../kube/custom-objects.js";
 import type { ProxmoxConnectionObject } from "../kube/types.js";
 
@@ -17,7 +17,7 @@ export interface ResolvedConnection {
 
 export class ConnectionProblem extends Error {
   constructor(
-    readonly reason: "ConnectionNotFound" | "SecretNotFound" | "InvalidSpec",
+    readonly reason: "ConnectionNotFound" | "SecretNotFound" | "SecretForbidden" | "InvalidSpec",
     message: string,
   ) {
     super(message);
@@ -80,6 +80,13 @@ export class ConnectionResolver {
     } catch (error) {
       if (isNotFound(error)) {
         throw new ConnectionProblem("SecretNotFound", `Secret ${namespace}/${secretName} not found (used by ${usedBy})`);
+      }
+      // Least-privilege installs grant Secret reads per namespace (Helm value rbac.secretNamespaces).
+      if (isForbidden(error)) {
+        throw new ConnectionProblem(
+          "SecretForbidden",
+          `the operator may not read Secret ${namespace}/${secretName} (used by ${usedBy}): grant it, e.g. with the Helm value rbac.secretNamespaces including ${namespace}`,
+        );
       }
       throw error;
     }

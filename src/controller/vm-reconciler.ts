@@ -80,6 +80,12 @@ export class VmReconciler {
       return this.scheduleDriftCheck(vm, spec);
     }
 
+    const synced = findCondition(status.conditions as never, ConditionType.Synced);
+    if (spec.managementPolicy === "ObserveOnly" && synced?.status === "False" && synced.reason === Reason.DriftDetected && synced.observedGeneration === generation) {
+      // Observed and reported; an observe-only VM is never changed, so look again at the next drift check.
+      return this.scheduleDriftCheck(vm, spec);
+    }
+
     const stalled = findCondition(status.conditions as never, ConditionType.Stalled);
     if (stalled?.status === "True" && stalled.observedGeneration === generation && status.lastRun?.result === "failed") {
       // A run for this generation failed in a way retrying cannot fix: wait for a spec change.
@@ -137,6 +143,9 @@ export class VmReconciler {
     if (!added) return;
     this.d.logger.info({ vm: `${namespace}/${name}`, reason }, "queued a run");
     const deleting = reason === "delete";
+    // A drift check does not make a Ready VM less ready; Reconciling says a check runs. (Lowering
+    // Ready here made the next reconcile see "not up to date" and apply what Report mode only reports.)
+    const checkingDrift = reason === "drift";
     await this.d.status.update(
       namespace,
       name,
@@ -149,7 +158,7 @@ export class VmReconciler {
           observedGeneration: vm.metadata.generation,
         });
         const ready = findCondition(conditions, ConditionType.Ready);
-        if (!ready || ready.status !== "False" || deleting) {
+        if (!checkingDrift && (!ready || ready.status !== "False" || deleting)) {
           conditions = setCondition(conditions, {
             type: ConditionType.Ready,
             status: deleting ? "False" : ready?.status === "True" ? "Unknown" : (ready?.status ?? "Unknown"),
@@ -180,7 +189,11 @@ export class VmReconciler {
       (s) => ({
         ...s,
         observedGeneration: generation,
-        conditions: (s.conditions ?? []).map((c) => (c.observedGeneration === undefined ? c : { ...c, observedGeneration: generation })),
+        conditions: (s.conditions ?? []).map((c) =>
+          c.observedGeneration === undefined
+            ? c
+            : { ...c, observedGeneration: generation, message: c.message.replace(/matches generation [0-9]+$/, `matches generation ${generation}`) },
+        ),
       }),
       vm.metadata.uid,
     );

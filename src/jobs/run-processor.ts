@@ -12,7 +12,7 @@ import { describeSpecIssues } from "../controller/spec-issues.js";
 import type { StackHasher } from "../controller/stack-hasher.js";
 import type { EventPublisher } from "../events/publisher.js";
 import { isNotFound } from "../kube/api-error.js";
-import { setCondition } from "../kube/conditions.js";
+import { findCondition, setCondition } from "../kube/conditions.js";
 import type { CustomObjects } from "../kube/custom-objects.js";
 import type { EventRecorder } from "../kube/event-recorder.js";
 import { removeFinalizer } from "../kube/finalizers.js";
@@ -62,28 +62,92 @@ export interface RunJobResult {
 }
 
 const VM_ADDRESS = "proxmox_virtual_environment_vm.vm";
+/**
+ * How long a waiting job trusts the node slot it read last time before it reads the VM and its
+ * connection again: a node or limit changed while it waits is noticed at the latest this late
+ * (or as soon as the old slot frees up).
+ */
+export const SLOT_HINT_TTL_MS = 15_000;
+
+/** The node slot a job waits for: what it needs to ask Redis without reading Kubernetes. */
+interface SlotWanted {
+  conn: string;
+  node: string;
+  limit: number;
+}
 
 /** One BullMQ job: make one ProxmoxVM's VM match its current spec (or go away) through Terraform. */
 export class RunProcessor {
+  /**
+   * Job id → the slot it waited for when it was last put back. A retry asks Redis for that slot
+   * first and reads the VM, connection and Secret only once it has it (or the hint is old), so a
+   * job that waits costs one Redis call per wake-up instead of three API requests.
+   */
+  private readonly waiting = new Map<string, SlotWanted & { at: number }>();
+
   constructor(private readonly d: RunProcessorDeps) {}
 
   async process(job: Job<RunJob>, token?: string): Promise<RunJobResult> {
     const data = RunJobSchema.parse(job.data);
+    const holder = String(job.id);
+    // The slot is only a hint: after it is granted the code below reads everything afresh (the
+    // newest spec runs) and trades the slot for the right one if node or connection changed.
+    let held: SlotWanted | undefined;
+    const hint = this.waiting.get(holder);
+    if (hint && Date.now() - hint.at < SLOT_HINT_TTL_MS) {
+      if (!(await this.d.nodeSlots.tryAcquire(hint.conn, hint.node, holder, hint.limit))) return this.waitForSlot(job, token, hint, hint.at);
+      held = hint;
+    }
+    this.waiting.delete(holder);
+    try {
+      return await this.processJob(job, token, data, held);
+    } catch (error) {
+      if (held && !(error instanceof DelayedError)) await this.d.nodeSlots.release(held.conn, held.node, holder).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Puts the job back for 0.5–1.5 s without spending an attempt; the next try starts with `slot`. */
+  private async waitForSlot(job: Job<RunJob>, token: string | undefined, slot: SlotWanted, since = Date.now()): Promise<never> {
+    const now = Date.now();
+    for (const [id, entry] of this.waiting) if (now - entry.at >= SLOT_HINT_TTL_MS) this.waiting.delete(id);
+    this.waiting.set(String(job.id), { conn: slot.conn, node: slot.node, limit: slot.limit, at: since });
+    // A retry costs one Redis call now, so waking often is cheap and a freed slot idles less.
+    await job.moveToDelayed(now + 500 + Math.floor(Math.random() * 1000), token);
+    throw new DelayedError();
+  }
+
+  private async processJob(job: Job<RunJob>, token: string | undefined, data: RunJob, held: SlotWanted | undefined): Promise<RunJobResult> {
+    const holder = String(job.id);
+    const giveBack = async () => {
+      if (held) await this.d.nodeSlots.release(held.conn, held.node, holder).catch(() => undefined);
+      held = undefined;
+    };
     const log = this.d.logger.child({ vm: `${data.namespace}/${data.name}`, jobId: job.id, attempt: job.attemptsMade + 1 });
     let vm: ProxmoxVMObject;
     try {
       vm = await this.d.vms.get(data.namespace, data.name);
     } catch (error) {
-      if (isNotFound(error)) return { outcome: "skipped" };
+      if (isNotFound(error)) {
+        await giveBack();
+        return { outcome: "skipped" };
+      }
       throw error;
     }
-    if (vm.metadata.uid !== data.uid) return { outcome: "skipped" };
+    if (vm.metadata.uid !== data.uid) {
+      await giveBack();
+      return { outcome: "skipped" };
+    }
     const deleting = Boolean(vm.metadata.deletionTimestamp);
-    if (!deleting && vm.spec.suspend) return { outcome: "skipped" };
+    if (!deleting && vm.spec.suspend) {
+      await giveBack();
+      return { outcome: "skipped" };
+    }
     const orphan = deleting && vm.spec.deletionPolicy === "Orphan";
 
     const parsed = ProxmoxVMSpecSchema.safeParse(vm.spec);
     if (!parsed.success) {
+      await giveBack();
       if (orphan) return this.forgetWithoutSpec(vm);
       await this.stall(vm, Reason.InvalidSpec, describeSpecIssues(parsed.error));
       throw new UnrecoverableError("invalid spec");
@@ -96,19 +160,31 @@ export class RunProcessor {
     } catch (error) {
       if (!(error instanceof ConnectionProblem)) throw error;
       if (!orphan) {
+        await giveBack();
         await this.markWaiting(vm, error);
         // The controller queues a new run when the connection or Secret appears.
         throw new UnrecoverableError(error.message);
       }
     }
 
-    const holder = String(job.id);
-    const slot = connection ? { conn: connection.uid, node: spec.nodeName } : undefined;
-    if (slot && !(await this.d.nodeSlots.tryAcquire(slot.conn, slot.node, holder, connection!.spec.maxConcurrentJobsPerNode))) {
-      // The node is busy: wait without spending an attempt.
-      await job.moveToDelayed(Date.now() + 1000 + Math.floor(Math.random() * 2000), token);
-      throw new DelayedError();
+    if (!deleting && connection && (data.reason === "create" || data.reason === "update") && this.alreadyUpToDate(vm, spec, connection)) {
+      // Level-based here too: a reconcile that read the VM before the previous run finished may
+      // queue a run for a spec that run already applied. Drift, approved and manual runs always run.
+      await giveBack();
+      log.info("the VM already matches this spec: no run");
+      return { outcome: "skipped" };
     }
+
+    const wanted = connection ? { conn: connection.uid, node: spec.nodeName, limit: connection.spec.maxConcurrentJobsPerNode } : undefined;
+    if (held && (!wanted || held.conn !== wanted.conn || held.node !== wanted.node || held.limit !== wanted.limit)) {
+      // The VM or its connection changed while the job waited: that slot was the wrong one.
+      await giveBack();
+    }
+    if (wanted && !held) {
+      // The node is busy: wait without spending an attempt.
+      if (!(await this.d.nodeSlots.tryAcquire(wanted.conn, wanted.node, holder, wanted.limit))) return this.waitForSlot(job, token, wanted);
+    }
+    const slot = wanted;
     const renew = slot ? setInterval(() => void this.d.nodeSlots.renew(slot.conn, slot.node, holder).catch(() => undefined), 15_000) : undefined;
     try {
       return await this.run(job, vm, spec, connection, deleting, orphan, log);
@@ -116,6 +192,14 @@ export class RunProcessor {
       clearInterval(renew);
       if (slot) await this.d.nodeSlots.release(slot.conn, slot.node, holder).catch(() => undefined);
     }
+  }
+
+  private alreadyUpToDate(vm: ProxmoxVMObject, spec: ProxmoxVMSpec, connection: ResolvedConnection): boolean {
+    const status = vm.status;
+    if (!status?.specHash || status.observedGeneration !== vm.metadata.generation) return false;
+    if (findCondition(status.conditions as never, ConditionType.Ready)?.status !== "True") return false;
+    const hashed = this.d.hasher.hash(vm, spec, connection.spec.endpoint);
+    return hashed.ok && hashed.hash === status.specHash;
   }
 
   private async run(
@@ -134,15 +218,23 @@ export class RunProcessor {
     // Pin the VM id before Terraform can create anything, so no retry or crash makes a second VM.
     let vmId = vm.status?.vmId ?? spec.vmId;
     const proxmox = connection ? this.proxmoxClient(connection) : undefined;
+    // Set when this run has just seen that no VM has the id: Terraform never ran with an id that
+    // was not pinned in status yet, so there is nothing to adopt and no need to ask Proxmox again.
+    let knownAbsent = false;
     if (!deleting && connection && proxmox) {
       if (vmId === undefined) {
         vmId = await this.d.vmIds.allocate(connection.uid, uid, proxmox);
+        knownAbsent = true;
         log.info({ vmId }, "allocated a VM id");
-      } else if (vm.status?.vmId === undefined && (await proxmox.vmExists(spec.nodeName, vmId))) {
-        // A user-chosen id that another VM already has: taking that VM over would be a surprise.
-        const message = `spec.vmId ${vmId}: a VM with this id already exists on ${spec.nodeName}; choose a free id or leave vmId unset`;
-        await this.stall(vm, Reason.InvalidSpec, message);
-        throw new UnrecoverableError(message);
+      } else if (vm.status?.vmId === undefined) {
+        if (await proxmox.vmExists(spec.nodeName, vmId)) {
+          // A user-chosen id that another VM already has: taking that VM over would be a surprise.
+          const message = `spec.vmId ${vmId}: a VM with this id already exists on ${spec.nodeName}; choose a free id or leave vmId unset`;
+          await this.stall(vm, Reason.InvalidSpec, message);
+          throw new UnrecoverableError(message);
+        }
+        knownAbsent = true;
+        await this.d.vmIds.claim(connection.uid, uid, vmId);
       } else {
         await this.d.vmIds.claim(connection.uid, uid, vmId);
       }
@@ -169,7 +261,7 @@ export class RunProcessor {
     // ProxmoxVM's own. If a crashed run created it without recording it in state, adopt it
     // (an import block is a no-op when the resource is already in state).
     let configJson = synthesized.json;
-    if (!deleting && proxmox && vmId !== undefined && (await proxmox.vmExists(spec.nodeName, vmId))) {
+    if (!deleting && proxmox && vmId !== undefined && !knownAbsent && (await proxmox.vmExists(spec.nodeName, vmId))) {
       configJson = withImport(synthesized.config, spec.nodeName, vmId);
     }
 
@@ -428,6 +520,11 @@ export class RunProcessor {
       (s) => {
         let conditions = setCondition(s.conditions as never, { type: ConditionType.Synced, status: "False", reason: Reason.DriftDetected, message, observedGeneration: vm.metadata.generation });
         conditions = setCondition(conditions, { type: ConditionType.Reconciling, status: "False", reason: Reason.DriftDetected, message: "", observedGeneration: vm.metadata.generation });
+        if (vm.spec.managementPolicy === "ObserveOnly") {
+          // Nothing will make it match: say so on Ready instead of leaving "waiting for a worker".
+          // (Report mode keeps Ready as it is: the VM was made as written; it has since drifted.)
+          conditions = setCondition(conditions, { type: ConditionType.Ready, status: "False", reason: Reason.DriftDetected, message, observedGeneration: vm.metadata.generation });
+        }
         return { ...s, lastRun: lastRunOf(run), conditions };
       },
       vm.metadata.uid,
@@ -464,7 +561,9 @@ export class RunProcessor {
     await runLog.close().catch((e: unknown) => log.warn({ err: e }, "run log incomplete"));
     if (finished !== run) await this.runFinished(finished);
     const detail = permanent
-      ? `${message} — fix the spec; retrying cannot help`
+      ? te?.hint
+        ? `${message} — ${te.hint}. Retrying cannot help: change the spec, or once it is fixed elsewhere ask for a run (sidecar: POST /api/v1/namespaces/${vm.metadata.namespace}/vms/${vm.metadata.name}/reconcile)`
+        : `${message} — fix the spec; retrying cannot help`
       : lastAttempt
         ? `${message} — gave up after ${attempt} attempts; the controller tries again later`
         : `${message} — attempt ${attempt} of ${job.opts.attempts ?? this.d.maxAttempts}, retrying with backoff`;

@@ -7,4 +7,5 @@ export function statusCodeOf(error: unknown): number | undefined {
 }
 
 export const isNotFound = (error: unknown): boolean => statusCodeOf(error) === 404;
+export const isForbidden = (error: unknown): boolean => statusCodeOf(error) === 403;
 export const isConflict = (error: unknown): boolean => statusCodeOf(error) === 409;

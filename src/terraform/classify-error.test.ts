@@ -1,11 +1,44 @@
 import { describe, expect, it } from "vitest";
-import { classifyFailure } from "./classify-error.js";
+import { STORAGE_FULL_HINT, classifyFailure, describeFailure } from "./classify-error.js";
 
 const kind = (...texts: string[]) => classifyFailure({ texts });
 
 describe("classifyFailure", () => {
   it("recognises a held state lock", () => {
     expect(kind("Error acquiring the state lock\nError message: Workspace is already locked: vm1")).toBe("lock");
+  });
+
+  it("treats the pg backend's workspace-creation lock as a lock", () => {
+    // OpenTofu 1.12.6, `workspace select -or-create` while another workspace of the schema is created.
+    expect(
+      kind(
+        "Error getting the state manager\nFailed getting state manager for workspace ns.vm-011: failed to lock state in Postgres: Already locked for workspace creation: ns.vm-011\nLock Info:\n  ID:        fb5730f6-10a8-dda2-d949-013554078a63\n  Operation: init",
+      ),
+    ).toBe("lock");
+    expect(kind("Error acquiring the state lock\nError message: Cannot lock workspace; already locked for workspace creation: ns.vm-2")).toBe("lock");
+  });
+
+  // Proxmox's words for a full datastore, as bpg/proxmox v0.111.1 reports them through tofu.
+  it.each([
+    [
+      "full clone onto a full LVM volume group (the simulator's text)",
+      'VM clone\ntask "UPID:pve1:00005738:00143219:6B0A7120:qmclone:9000:root@pam!pve-sim:" failed to complete with exit code: clone failed: lvcreate \'pve/vm-100-disk-0\' error: Volume group "pve" has insufficient free space (511 extents): 896 required. task log: create full clone of VM 9000 with ID 100 TASK ERROR: clone failed: lvcreate \'pve/vm-100-disk-0\' error: Volume group "pve" has insufficient free space (511 extents): 896 required.',
+    ],
+    [
+      "disk resize on a full storage (the simulator's text)",
+      'Disk resize\ntask "UPID:pve1:0000573A:0014368F:6B0A712C:resize:101:root@pam!pve-sim:" failed to complete with exit code: error resizing volume \'local-lvm:vm-101-disk-0\': no space left on storage \'local-lvm\' task log: TASK ERROR: error resizing volume \'local-lvm:vm-101-disk-0\': no space left on storage \'local-lvm\'',
+    ],
+    ["the same inside an HTTP 500", "received an HTTP 500 response - Reason: error resizing volume 'local-lvm:vm-124-disk-0': no space left on storage 'local-lvm'"],
+    ["lvextend", "TASK ERROR: command '/sbin/lvextend -L20971520k pve/vm-104-disk-0' failed: exit code 5: Insufficient free space: 4096 extents needed, but only 511 available"],
+    ["directory storage", "unable to create image: qemu-img: /var/lib/vz/images/105/vm-105-disk-0.qcow2: Could not resize file: No space left on device"],
+    ["ZFS", "zfs error: cannot create 'rpool/data/vm-106-disk-0': out of space"],
+  ])("treats a full datastore as permanent, with what to do: %s", (_name, text) => {
+    expect(describeFailure({ texts: [text], exitCode: 1 })).toEqual({ kind: "permanent", hint: STORAGE_FULL_HINT });
+  });
+
+  it("leaves a full local disk or database to the retries (not Proxmox's storage)", () => {
+    expect(kind("Error: failed to write plan: write /tmp/ptm-work/x.tfplan: no space left on device")).toBe("transient");
+    expect(kind("pq: could not extend file \"base/16384/2619\": No space left on device")).toBe("transient");
   });
 
   it.each([

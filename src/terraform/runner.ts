@@ -1,7 +1,7 @@
 /**
- * Runs OpenTofu (or Terraform) for one VM: a reused per-VM work directory, a shared plugin cache,
- * state in the `pg` backend (one workspace per VM), every output line turned into a redacted
- * TerraformEvent, failures turned into a classified TerraformError.
+ * Runs OpenTofu (or Terraform) for one VM: a reused per-VM work directory, state in the `pg`
+ * backend (one workspace per VM), every output line turned into a redacted TerraformEvent,
+ * failures turned into a classified TerraformError.
  *
  * Timeouts: `RunOptions.timeoutMs` limits each command (init, plan, apply, ...); the optional
  * `deadline` (epoch ms) caps the whole run across commands. A command gets
@@ -11,13 +11,32 @@
  * the command fails fast with kind "lock" and the queue retries with backoff instead of holding a
  * worker slot while it waits.
  *
+ * Provider plugins: no shared plugin cache unless one is asked for (`pluginCacheDir`), and never
+ * when the CLI configuration installs from a filesystem mirror. tofu's cache is not safe while
+ * other work directories use it: an init in a work directory without a lock file (every new VM)
+ * installs the provider into the cache again, replacing the entry that other directories' plan
+ * and apply start the provider from (OpenTofu 1.12 `providercache.Installer`). It saves no
+ * download either, for that same reason; only disk space. From an unpacked filesystem mirror,
+ * init symlinks the immutable mirror into `.terraform/providers`: safe for any number of
+ * concurrent runs, and no copy to save. With a cache, this process's inits take turns (the cache
+ * is still shared with other processes' and with running plans: keep one cache per process).
+ *
+ * Races the pg backend has under concurrency, and what `prepare` does about them:
+ * - the first commands on a fresh state schema race on CREATE SCHEMA / TABLE (`duplicate key value
+ *   violates unique constraint "pg_namespace_nspname_index"`): init is tried again;
+ * - creating a workspace takes one advisory lock per state schema, and `workspace select
+ *   -or-create` tries it once ("Already locked for workspace creation"); `workspace select` has
+ *   no `-lock-timeout` (and `workspace new -lock-timeout` only covers its `-state` import), so
+ *   the runner tries again for the lock timeout (at least WORKSPACE_CREATION_WAIT_MS).
+ *
  * One run per work directory at a time (the worker serialises jobs per VM): tofu keeps the
  * selected workspace in .terraform/environment.
  */
 import { randomUUID } from "node:crypto";
 import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { classifyFailure } from "./classify-error.js";
+import { describeFailure } from "./classify-error.js";
+import { fileUsesFilesystemMirror, parseGoDuration } from "./cli-config.js";
 import { ENCRYPTION_ENV, encryptionConfig } from "./encryption.js";
 import {
   emptyChanges,
@@ -40,13 +59,16 @@ export interface TerraformRunnerOptions {
   flavor: TerraformFlavor;
   /** Per-VM work directories are created under here. */
   workdirRoot: string;
-  /** Shared provider cache (TF_PLUGIN_CACHE_DIR). */
-  pluginCacheDir: string;
+  /**
+   * Shared provider cache (TF_PLUGIN_CACHE_DIR), opt-in; ignored when `cliConfigFile` has a
+   * `filesystem_mirror` (see the header). Use one per process.
+   */
+  pluginCacheDir?: string;
   /** TF_CLI_CONFIG_FILE (provider mirrors, credentials helpers). */
   cliConfigFile?: string;
   /** SIGTERM → SIGKILL grace period on timeout/abort. Default 30 s: tofu waits for in-flight provider calls before it writes state. */
   killGraceMs?: number;
-  /** `-lock-timeout` for commands that lock state. Default "0s" (see above). */
+  /** `-lock-timeout` for commands that lock state (a Go duration). Default "0s" (see above). */
   lockTimeout?: string;
   /** Use `setpriv --pdeathsig SIGTERM` when available. Default true. */
   parentDeathSignal?: boolean;
@@ -125,6 +147,16 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 const VERSION_TIMEOUT_MS = 30_000;
 /** Non-JSON lines kept per command for error messages and text diagnostics. */
 const TAIL_LINES = 200;
+/**
+ * Least time `prepare` waits for the pg backend's workspace-creation lock, whatever the lock
+ * timeout: that lock says nothing about this VM (any workspace creation in the schema holds it
+ * for milliseconds), so failing fast on it, as on a held state lock, would only fail first runs.
+ */
+const WORKSPACE_CREATION_WAIT_MS = 30_000;
+const CREATION_LOCK = /already locked for workspace creation/i;
+/** Concurrent first commands on a fresh state schema: PostgreSQL's catalog refuses the second CREATE. */
+const CATALOG_RACE = /duplicate key value violates unique constraint "pg_(?:namespace_nspname|type_typname_nsp|class_relname_nsp)_index"/;
+const INIT_ATTEMPTS = 3;
 
 interface CommandSpec {
   phase: TerraformPhase;
@@ -145,18 +177,34 @@ interface CommandOutcome {
 }
 
 export class TerraformRunner {
-  private readonly opts: Required<Omit<TerraformRunnerOptions, "cliConfigFile" | "scratchDir">> &
+  private readonly opts: Required<Omit<TerraformRunnerOptions, "cliConfigFile" | "scratchDir" | "pluginCacheDir">> &
     Pick<TerraformRunnerOptions, "cliConfigFile" | "scratchDir">;
+  /** The TF_PLUGIN_CACHE_DIR runs get, if any (see the header). */
+  readonly pluginCacheDir: string | undefined;
+  /** Why the cache is or is not used, for the worker's start-up log. */
+  readonly pluginCacheNote: string;
+  private readonly lockTimeoutMs: number;
   private initTurn: Promise<void> = Promise.resolve();
 
   constructor(opts: TerraformRunnerOptions) {
+    const { pluginCacheDir, ...rest } = opts;
     this.opts = {
       killGraceMs: 30_000,
       lockTimeout: "0s",
       parentDeathSignal: true,
       inheritEnv: DEFAULT_INHERIT_ENV,
-      ...opts,
+      ...rest,
     };
+    this.lockTimeoutMs = parseGoDuration(this.opts.lockTimeout);
+    const mirror = opts.cliConfigFile !== undefined && fileUsesFilesystemMirror(opts.cliConfigFile);
+    if (!pluginCacheDir) {
+      this.pluginCacheNote = mirror ? "no plugin cache: providers come from the CLI configuration's filesystem mirror" : "no plugin cache";
+    } else if (mirror) {
+      this.pluginCacheNote = `plugin cache ${pluginCacheDir} not used: the CLI configuration installs providers from a filesystem mirror, which needs no cache and is safe for concurrent runs`;
+    } else {
+      this.pluginCacheDir = pluginCacheDir;
+      this.pluginCacheNote = `plugin cache ${pluginCacheDir} (inits in this process take turns)`;
+    }
   }
 
   get flavor(): TerraformFlavor {
@@ -180,34 +228,15 @@ export class TerraformRunner {
     this.checkRun(run, "init");
     this.checkConfig(run);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    await mkdir(this.opts.pluginCacheDir, { recursive: true });
+    if (this.pluginCacheDir) await mkdir(this.pluginCacheDir, { recursive: true });
     await this.removeStale(dir);
     const tmp = path.join(dir, `.${CONFIG_FILE}.${randomUUID()}`);
     await writeFile(tmp, run.configJson, { mode: 0o600 });
     await rename(tmp, path.join(dir, CONFIG_FILE));
 
     const json = this.opts.flavor === "tofu" ? ["-json"] : [];
-    const init = ["init", "-input=false", "-no-color", "-reconfigure", ...json];
-    // The plugin cache is not safe for concurrent installs (one init replaces a provider while
-    // another links it), so inits in this process take turns; they take a fraction of a second.
-    const previous = this.initTurn;
-    let done!: () => void;
-    this.initTurn = new Promise<void>((resolve) => (done = resolve));
-    await previous;
-    try {
-      await this.exec(run, { phase: "init", args: init, cwd: dir });
-    } catch (error) {
-      // A provider pin changed since the lock file was written: let init pick the new version.
-      if (!(error instanceof TerraformError) || !/init -upgrade/.test(diagText(error.diagnostics))) throw error;
-      await this.exec(run, { phase: "init", args: [...init, "-upgrade"], cwd: dir });
-    } finally {
-      done();
-    }
-    await this.exec(run, {
-      phase: "workspace",
-      args: ["workspace", "select", "-or-create", ...json, run.workspace],
-      cwd: dir,
-    });
+    await this.takingTurns(() => this.init(run, dir, ["init", "-input=false", "-no-color", "-reconfigure", ...json]));
+    await this.selectWorkspace(run, dir, ["workspace", "select", "-or-create", ...json, run.workspace]);
   }
 
   /** `plan -out -json -detailed-exitcode` (with `-destroy` for a destroy). */
@@ -337,6 +366,66 @@ export class TerraformRunner {
 
   // --- internals ---------------------------------------------------------------------------
 
+  /**
+   * With a plugin cache, this process's inits run one at a time: concurrent installs into the
+   * cache break each other (a panic in `LinkFromOtherCache` was seen). They take a fraction of a
+   * second. Without a cache there is nothing to share and inits run at once.
+   */
+  private async takingTurns<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.pluginCacheDir) return fn();
+    const previous = this.initTurn;
+    let done!: () => void;
+    this.initTurn = new Promise<void>((resolve) => (done = resolve));
+    await previous;
+    try {
+      return await fn();
+    } finally {
+      done();
+    }
+  }
+
+  private async init(run: RunOptions, dir: string, args: string[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.exec(run, { phase: "init", args, cwd: dir });
+        return;
+      } catch (error) {
+        if (!(error instanceof TerraformError) || attempt >= INIT_ATTEMPTS) throw error;
+        const text = errorText(error);
+        if (/init -upgrade/.test(text) && !args.includes("-upgrade")) {
+          // A provider pin changed since the lock file was written: let init pick the new version.
+          args = [...args, "-upgrade"];
+        } else if (CATALOG_RACE.test(text)) {
+          this.notice(run, "init", "another run created the state schema at the same moment; running init again");
+          await pause(50 + Math.floor(Math.random() * 200), run.signal);
+        } else {
+          throw error;
+        }
+      }
+    }
+  }
+
+  private async selectWorkspace(run: RunOptions, dir: string, args: string[]): Promise<void> {
+    const giveUpAt = Date.now() + Math.max(this.lockTimeoutMs, WORKSPACE_CREATION_WAIT_MS);
+    let delayMs = 100;
+    for (;;) {
+      try {
+        await this.exec(run, { phase: "workspace", args, cwd: dir });
+        return;
+      } catch (error) {
+        if (!(error instanceof TerraformError) || !CREATION_LOCK.test(errorText(error)) || Date.now() + delayMs > giveUpAt) throw error;
+        const waitMs = delayMs + Math.floor(Math.random() * delayMs);
+        this.notice(run, "workspace", `another workspace of this state schema is being created; trying again in ${waitMs} ms`);
+        await pause(waitMs, run.signal);
+        delayMs = Math.min(delayMs * 2, 2000);
+      }
+    }
+  }
+
+  private notice(run: RunOptions, phase: TerraformPhase, message: string): void {
+    this.emit(run, { phase, stream: "runner", level: "info", type: "log", message, timestamp: new Date().toISOString() });
+  }
+
   private childEnv(run: RunOptions): Record<string, string> {
     const env: Record<string, string> = {};
     for (const name of this.opts.inheritEnv) {
@@ -347,8 +436,8 @@ export class TerraformRunner {
       TF_IN_AUTOMATION: "1",
       TF_INPUT: "0",
       CHECKPOINT_DISABLE: "1",
-      TF_PLUGIN_CACHE_DIR: this.opts.pluginCacheDir,
     });
+    if (this.pluginCacheDir) env.TF_PLUGIN_CACHE_DIR = this.pluginCacheDir;
     if (this.opts.cliConfigFile) env.TF_CLI_CONFIG_FILE = this.opts.cliConfigFile;
     Object.assign(env, run.env);
     if (run.stateEncryptionPassphrase !== undefined) env[ENCRYPTION_ENV] = encryptionConfig(run.stateEncryptionPassphrase);
@@ -517,6 +606,7 @@ export class TerraformRunner {
     let errors = outcome.diagnostics.filter((d) => d.severity === "error");
     if (errors.length === 0) errors = parseTextDiagnostics(tail).filter((d) => d.severity === "error");
     let kind: TerraformErrorKind;
+    let hint: string | undefined;
     let fallbackMessage: string | undefined;
     if (result.stopReason === "timeout") {
       kind = "timeout";
@@ -525,7 +615,7 @@ export class TerraformRunner {
       kind = abortKind(run.signal);
       fallbackMessage = `${phase} ${kind === "timeout" ? "timed out" : "was aborted"}`;
     } else {
-      kind = classifyFailure({ texts: [...errors.map((d) => `${d.summary}\n${d.detail}`), ...stderrTail], exitCode: result.exitCode });
+      ({ kind, hint } = describeFailure({ texts: [...errors.map((d) => `${d.summary}\n${d.detail}`), ...stderrTail], exitCode: result.exitCode }));
       if (result.exitCode === null) fallbackMessage = `${phase} was killed by ${result.signal ?? "a signal"}`;
     }
     throw new TerraformError({
@@ -535,6 +625,7 @@ export class TerraformRunner {
       diagnostics: errors,
       stderrTail: stderrTail.slice(-20),
       fallbackMessage,
+      hint,
     });
   }
 }
@@ -546,6 +637,25 @@ function pushTail(tail: string[], line: string): void {
 
 function diagText(diags: readonly TerraformDiagnostic[]): string {
   return diags.map((d) => `${d.summary}\n${d.detail}`).join("\n");
+}
+
+/** Everything a failed command said: diagnostics, or the stderr tail when it printed none. */
+function errorText(error: TerraformError): string {
+  return [diagText(error.diagnostics), ...error.stderrTail, error.message].join("\n");
+}
+
+/** Waits `ms`, or less when the run is aborted (the next command then refuses to start). */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+  });
 }
 
 /** AbortSignal.timeout() (a TimeoutError reason) is a deadline, anything else a cancellation. */

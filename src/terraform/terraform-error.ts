@@ -16,6 +16,8 @@ export interface TerraformErrorInit {
   stderrTail?: string[];
   /** Used when there is no diagnostic (timeouts, spawn failures). */
   fallbackMessage?: string;
+  /** What would fix it (from the classification), kept apart from tofu's own words in `message`. */
+  hint?: string;
   cause?: unknown;
 }
 
@@ -30,6 +32,7 @@ export class TerraformError extends Error {
   readonly exitCode: number | null;
   readonly diagnostics: TerraformDiagnostic[];
   readonly stderrTail: string[];
+  readonly hint: string | undefined;
 
   constructor(init: TerraformErrorInit) {
     super(conditionMessage(init), init.cause === undefined ? undefined : { cause: init.cause });
@@ -38,6 +41,7 @@ export class TerraformError extends Error {
     this.exitCode = init.exitCode;
     this.diagnostics = init.diagnostics ?? [];
     this.stderrTail = init.stderrTail ?? [];
+    this.hint = init.hint;
   }
 
   /** Worth retrying later (the worker caps attempts). */

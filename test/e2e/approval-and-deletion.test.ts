@@ -1,15 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { kubectl } from "../support/kube.js";
+import { proxmoxVm } from "../support/manifests.js";
 import { OperatorHarness } from "../support/operator-harness.js";
 
-function vm(name: string, connection: string, extra: Record<string, unknown> = {}) {
-  return {
-    apiVersion: "proxmox.terraform-manager.dev/v1alpha1",
-    kind: "ProxmoxVM",
-    metadata: { name },
-    spec: { connectionRef: { name: connection }, nodeName: "pve1", clone: { vmId: 9000 }, memory: { dedicated: 1024 }, ...extra },
-  };
-}
+const vm = (name: string, connection: string, extra: Record<string, unknown> = {}) =>
+  proxmoxVm(name, { connectionRef: { name: connection }, memory: { dedicated: 1024 }, ...extra });
 
 describe("manual approval and deletion without a connection", () => {
   const h = new OperatorHarness();

@@ -1,13 +1,10 @@
-/** A small ProxmoxVM for the sidecar tests (the simulator's template 9000, node pve1). */
+import { proxmoxVm } from "../support/manifests.js";
+
+/** A small ProxmoxVM for the sidecar tests, with the disk and network the status page shows. */
 export function vmManifest(name: string, spec: Record<string, unknown> = {}, labels: Record<string, string> = {}) {
-  return {
-    apiVersion: "proxmox.terraform-manager.dev/v1alpha1",
-    kind: "ProxmoxVM",
-    metadata: { name, labels },
-    spec: {
-      connectionRef: { name: "pve" },
-      nodeName: "pve1",
-      clone: { vmId: 9000 },
+  return proxmoxVm(
+    name,
+    {
       cpu: { cores: 1 },
       memory: { dedicated: 512 },
       disks: [{ interface: "scsi0", datastoreId: "local-lvm", size: 8 }],
@@ -15,5 +12,6 @@ export function vmManifest(name: string, spec: Record<string, unknown> = {}, lab
       started: true,
       ...spec,
     },
-  };
+    { labels },
+  );
 }

@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { Redis } from "ioredis";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { App, type Role } from "../../src/app.js";
 import { readEnv } from "../../src/config/env.js";
 import type { ProxmoxVMObject } from "../../src/kube/types.js";
@@ -45,7 +46,9 @@ export class OperatorHarness {
   readonly dbSchema = `t_${randomBytes(4).toString("hex")}`;
   readonly stateSchema = `ts_${randomBytes(4).toString("hex")}`;
   sim!: RunningSimulator;
+  /** The operator started last. */
   app: App | undefined;
+  private readonly apps: App[] = [];
   workdir!: string;
   readonly kubeConfig = platformKubeConfig();
 
@@ -62,8 +65,6 @@ export class OperatorHarness {
       PTM_NAMESPACE: this.namespace,
       PTM_LEADER_ELECTION: "false",
       PTM_WORKDIR_ROOT: this.workdir,
-      // One cache per operator: tofu's plugin cache is not safe across processes.
-      PTM_PLUGIN_CACHE_DIR: path.join(this.workdir, ".plugin-cache"),
       PTM_LOG_LEVEL: process.env.PTM_TEST_LOG_LEVEL ?? "error",
       PTM_PROVIDER_VERSION: p.PTM_PROVIDER_VERSION,
       PTM_WORKER_CONCURRENCY: "4",
@@ -84,11 +85,16 @@ export class OperatorHarness {
     return this;
   }
 
-  async startApp(roles: Role[]): Promise<App> {
-    const env = readEnv({ ...process.env, ...this.operatorEnv() });
-    const app = new App({ env, roles, logger: createLogger(env.PTM_LOG_LEVEL, { test: this.namespace }), kubeConfig: this.kubeConfig });
+  /**
+   * Starts an operator in this process. `identity` runs it as someone other than the platform's
+   * admin (e.g. a ServiceAccount token); `env` adds to operatorEnv().
+   */
+  async startApp(roles: Role[], opts: { identity?: KubeConfig; env?: Record<string, string> } = {}): Promise<App> {
+    const env = readEnv({ ...process.env, ...this.operatorEnv(), ...opts.env });
+    const app = new App({ env, roles, logger: createLogger(env.PTM_LOG_LEVEL, { test: this.namespace }), kubeConfig: opts.identity ?? this.kubeConfig });
     await app.start();
     this.app = app;
+    this.apps.push(app);
     return app;
   }
 
@@ -169,7 +175,7 @@ export class OperatorHarness {
   }
 
   async close(): Promise<void> {
-    await this.app?.stop();
+    for (const app of this.apps.reverse()) await app.stop();
     await this.sim?.close();
     await kubectl(["delete", "namespace", this.namespace, "--wait=false"]).catch(() => undefined);
     const client = new pg.Client({ connectionString: platformEnv().DATABASE_URL });

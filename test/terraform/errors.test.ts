@@ -1,18 +1,9 @@
 import { randomInt } from "node:crypto";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { TerraformError } from "../../src/terraform/index.js";
-import { dropSchema, makeRunner, pidsWithArg, removeTempDirs, runFor, stack, uniqueSchema, waitFor } from "./helpers.js";
+import { makeRunner, pidsWithArg, runFor, schemasDroppedAfterAll, stack, waitFor } from "./helpers.js";
 
-const schemas: string[] = [];
-afterAll(async () => {
-  await Promise.all(schemas.map(dropSchema));
-  await removeTempDirs();
-});
-function newSchema(): string {
-  const s = uniqueSchema();
-  schemas.push(s);
-  return s;
-}
+const newSchema = schemasDroppedAfterAll();
 
 /** A resource whose creation runs `sleep` for `seconds` (a unique fractional value, to find the process). */
 function slowStack(schema: string, name: string, seconds: number) {

@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, readlink, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
+import { afterAll } from "vitest";
 import { platformEnv } from "../support/platform-env.js";
 import { TerraformRunner, type RunOptions, type TerraformEvent, type TerraformRunnerOptions } from "../../src/terraform/index.js";
 
@@ -55,7 +56,6 @@ export async function makeRunner(overrides: Partial<TerraformRunnerOptions> = {}
     binary: env.TOFU_BIN,
     flavor: "tofu",
     workdirRoot: await tempDir("ptm-tf-work-"),
-    pluginCacheDir: await tempDir("ptm-tf-cache-"),
     cliConfigFile: env.TF_CLI_CONFIG_FILE,
     killGraceMs: 10_000,
     ...overrides,
@@ -130,4 +130,18 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, 
     await new Promise((r) => setTimeout(r, stepMs));
   }
   return check();
+}
+
+/** A test file's source of fresh state schemas: every schema it handed out, and the temp dirs, go after the file's tests. */
+export function schemasDroppedAfterAll(): () => string {
+  const schemas: string[] = [];
+  afterAll(async () => {
+    await Promise.all(schemas.map(dropSchema));
+    await removeTempDirs();
+  });
+  return () => {
+    const schema = uniqueSchema();
+    schemas.push(schema);
+    return schema;
+  };
 }

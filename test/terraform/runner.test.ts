@@ -1,18 +1,9 @@
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
-import { afterAll, describe, expect, it } from "vitest";
-import { dropSchema, makeRunner, removeTempDirs, runFor, stack, uniqueSchema } from "./helpers.js";
+import { describe, expect, it } from "vitest";
+import { makeRunner, runFor, schemasDroppedAfterAll, stack } from "./helpers.js";
 
-const schemas: string[] = [];
-afterAll(async () => {
-  await Promise.all(schemas.map(dropSchema));
-  await removeTempDirs();
-});
-function newSchema(): string {
-  const s = uniqueSchema();
-  schemas.push(s);
-  return s;
-}
+const newSchema = schemasDroppedAfterAll();
 
 const twoResources = (schema: string, extra: Record<string, unknown> = {}) =>
   stack(schema, {

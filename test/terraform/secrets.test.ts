@@ -1,18 +1,9 @@
 import { readFile } from "node:fs/promises";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { TerraformError, type TerraformEvent } from "../../src/terraform/index.js";
-import { dropSchema, makeRunner, pgConnStr, readTree, removeTempDirs, runFor, stack, uniqueSchema, withPg } from "./helpers.js";
+import { makeRunner, pgConnStr, readTree, runFor, schemasDroppedAfterAll, stack, withPg } from "./helpers.js";
 
-const schemas: string[] = [];
-afterAll(async () => {
-  await Promise.all(schemas.map(dropSchema));
-  await removeTempDirs();
-});
-function newSchema(): string {
-  const s = uniqueSchema();
-  schemas.push(s);
-  return s;
-}
+const newSchema = schemasDroppedAfterAll();
 
 describe("secrets", () => {
   it("never appear in events or in the work directory, even when a provisioner prints them", async () => {

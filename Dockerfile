@@ -1,0 +1,104 @@
+# syntax=docker/dockerfile:1.7
+#
+# The operator image: controller, worker and sidecar roles (`--role ...`), and the Proxmox VE
+# simulator (`node dist/src/simulator/cli.js`), with OpenTofu and the bpg/proxmox provider inside.
+#
+#   docker build -t proxmox-terraform-manager:dev .
+#
+# See docs/container.md.
+
+ARG GO_IMAGE=golang:1.26-bookworm
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# ---- 1. tofu and the provider, from the same pinned wrapper modules and flags as the platform ----
+FROM ${GO_IMAGE} AS tools
+# The official Go images set GOTOOLCHAIN=local; the wrapper modules may ask for a newer 1.26.x
+# patch release than the image has, so let Go fetch it.
+ENV GOTOOLCHAIN=auto PTM_CACHE_DIR=/var/cache/ptm-tools
+WORKDIR /src
+COPY scripts/build-tools scripts/build-tools
+COPY test/platform/tofu/go.mod test/platform/tofu/go.sum test/platform/tofu/
+COPY test/platform/provider/go.mod test/platform/provider/go.sum test/platform/provider/
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    scripts/build-tools --only tofu,provider --out out \
+    && out/bin/tofu version
+
+# ---- 2. the TypeScript build ----
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# --ignore-scripts: dependency install scripts stay off, as npm 11's allowScripts policy keeps
+# them off on developer machines (package.json approves none); the image's npm is older.
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src src
+COPY stacks stacks
+# Also copies the status page's static files beside the compiled sidecar.
+RUN npm run build
+
+# ---- production dependencies only ----
+FROM ${NODE_IMAGE} AS prod-deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# ---- 3. runtime ----
+FROM ${NODE_IMAGE} AS runtime
+ARG NODE_IMAGE
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="proxmox-terraform-manager" \
+      org.opencontainers.image.description="Kubernetes operator: declarative Proxmox VE VMs through OpenTofu and the bpg/proxmox provider" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.base.name="${NODE_IMAGE}"
+
+# setpriv (util-linux) gives tofu a parent-death signal; openssl makes the simulator's
+# certificate; ca-certificates lets tofu verify a real Proxmox and provider registries.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends util-linux openssl ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && command -v setpriv \
+    && groupadd --gid 65532 nonroot \
+    && useradd --uid 65532 --gid 65532 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin nonroot \
+    && mkdir -p /var/lib/ptm/work \
+    && chown 65532:65532 /var/lib/ptm/work
+
+COPY --from=tools /src/out/bin/tofu /usr/local/bin/tofu
+COPY --from=tools /src/out/providers /opt/ptm/providers
+# bpg/* from the mirror baked in above (works offline); any other provider from its registry.
+COPY <<EOF /etc/ptm/tofurc
+provider_installation {
+  filesystem_mirror {
+    path    = "/opt/ptm/providers"
+    include = ["registry.opentofu.org/bpg/*", "registry.terraform.io/bpg/*"]
+  }
+  direct {
+    exclude = ["registry.opentofu.org/bpg/*", "registry.terraform.io/bpg/*"]
+  }
+}
+EOF
+
+WORKDIR /app
+COPY package.json ./
+COPY --from=prod-deps /app/node_modules node_modules
+COPY --from=build /app/dist dist
+
+# HOME=/tmp: tofu and node write nothing else, so the root filesystem can be read-only with
+# /tmp and /var/lib/ptm/work mounted writable.
+ENV NODE_ENV=production \
+    HOME=/tmp \
+    TOFU_BIN=/usr/local/bin/tofu \
+    TF_CLI_CONFIG_FILE=/etc/ptm/tofurc \
+    PTM_WORKDIR_ROOT=/var/lib/ptm/work
+
+# 8080: sidecar (REST, SSE, status page, /metrics); 9090: PTM_METRICS_PORT as the chart and compose set it;
+# 8006: the simulator.
+EXPOSE 8080 9090 8006
+USER 65532:65532
+ENTRYPOINT ["node", "dist/src/main.js"]
+CMD ["--role", "all"]

@@ -1,0 +1,57 @@
+{{/*
+What each role does with the API, verb by verb (checked against src/):
+- controller: informers list/watch ProxmoxVMs and ProxmoxConnections; the reconciler gets a VM,
+  edits its finalizers with JSON patches (src/kube/finalizers.ts), replaces status through the
+  status subresource (src/kube/status-writer.ts: get the VM, PUT .../status), gets connections,
+  and creates Events (src/kube/event-recorder.ts: core/v1 create, never patch).
+- worker: gets the VM, removes the finalizer after destroy (JSON patch), replaces status, gets the
+  connection, creates Events.
+- sidecar: its own ProxmoxVM informer (list/watch); answers from the cache, never writes.
+Secrets (get only) and the leader Lease are granted separately (rbac-secrets.yaml, rbac-lease.yaml).
+*/}}
+{{- define "ptm.rules.controller" -}}
+- apiGroups: ["proxmox.terraform-manager.dev"]
+  resources: ["proxmoxvms"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["proxmox.terraform-manager.dev"]
+  resources: ["proxmoxvms/status"]
+  verbs: ["update"]
+- apiGroups: ["proxmox.terraform-manager.dev"]
+  resources: ["proxmoxconnections"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+{{- end }}
+
+{{- define "ptm.rules.worker" -}}
+- apiGroups: ["proxmox.terraform-manager.dev"]
+  resources: ["proxmoxvms"]
+  verbs: ["get", "patch"]
+- apiGroups: ["proxmox.terraform-manager.dev"]
+  resources: ["proxmoxvms/status"]
+  verbs: ["update"]
+- apiGroups: ["proxmox.terraform-manager.dev"]
+  resources: ["proxmoxconnections"]
+  verbs: ["get"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+{{- end }}
+
+{{- define "ptm.rules.sidecar" -}}
+- apiGroups: ["proxmox.terraform-manager.dev"]
+  resources: ["proxmoxvms"]
+  verbs: ["list", "watch"]
+{{- end }}
+
+{{/* Secret reads: get only (the operator never lists or watches Secrets), optionally by name. */}}
+{{- define "ptm.rules.secrets" -}}
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+  {{- with .Values.rbac.secretNames }}
+  resourceNames:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}

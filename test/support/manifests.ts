@@ -1,0 +1,12 @@
+/**
+ * A ProxmoxVM manifest for the simulator's seed: template 9000 on node pve1, through the
+ * ProxmoxConnection "pve" the operator harness creates. `spec` adds to or overrides that.
+ */
+export function proxmoxVm(name: string, spec: Record<string, unknown> = {}, metadata: Record<string, unknown> = {}) {
+  return {
+    apiVersion: "proxmox.terraform-manager.dev/v1alpha1",
+    kind: "ProxmoxVM",
+    metadata: { name, ...metadata },
+    spec: { connectionRef: { name: "pve" }, nodeName: "pve1", clone: { vmId: 9000 }, ...spec },
+  };
+}
