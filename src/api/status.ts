@@ -9,6 +9,9 @@ const ConditionSchema = z.object({
   observedGeneration: z.int().min(0).optional(),
 });
 
+/** A condition as the API stores it (strings); src/api/conditions.ts names the ones the operator writes. */
+export type StatusCondition = z.infer<typeof ConditionSchema>;
+
 const conditions = z
   .array(ConditionSchema)
   .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] })

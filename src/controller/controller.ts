@@ -56,7 +56,7 @@ export class Controller {
     this.vmInformer = new ResilientInformer<ProxmoxVMObject>({
       kubeConfig: o.kubeConfig,
       path: `${base}/${PROXMOX_VM.plural}`,
-      list: () => o.vms.list(o.namespace) as never,
+      list: () => o.vms.list(o.namespace),
       onChange: (vm, kind) => this.onVmChange(vm, kind),
       resyncIntervalMs: o.resyncIntervalMs,
       logger: o.logger,
@@ -65,7 +65,7 @@ export class Controller {
     this.connectionInformer = new ResilientInformer<ProxmoxConnectionObject>({
       kubeConfig: o.kubeConfig,
       path: `${base}/${PROXMOX_CONNECTION.plural}`,
-      list: () => o.connections.list(o.namespace) as never,
+      list: () => o.connections.list(o.namespace),
       onChange: (connection, kind) => {
         if (kind !== "resync") this.enqueueVmsOf(connection);
       },

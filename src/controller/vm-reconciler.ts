@@ -70,7 +70,7 @@ export class VmReconciler {
 
     const status = vm.status ?? {};
     const generation = vm.metadata.generation ?? 0;
-    const ready = findCondition(status.conditions as never, ConditionType.Ready);
+    const ready = findCondition(status.conditions, ConditionType.Ready);
     const upToDate = status.specHash === hashed.hash && status.observedGeneration === generation && ready?.status === "True";
     if (upToDate) return this.scheduleDriftCheck(vm, spec);
     if (status.specHash === hashed.hash && ready?.status === "True") {
@@ -80,13 +80,13 @@ export class VmReconciler {
       return this.scheduleDriftCheck(vm, spec);
     }
 
-    const synced = findCondition(status.conditions as never, ConditionType.Synced);
+    const synced = findCondition(status.conditions, ConditionType.Synced);
     if (spec.managementPolicy === "ObserveOnly" && synced?.status === "False" && synced.reason === Reason.DriftDetected && synced.observedGeneration === generation) {
       // Observed and reported; an observe-only VM is never changed, so look again at the next drift check.
       return this.scheduleDriftCheck(vm, spec);
     }
 
-    const stalled = findCondition(status.conditions as never, ConditionType.Stalled);
+    const stalled = findCondition(status.conditions, ConditionType.Stalled);
     if (stalled?.status === "True" && stalled.observedGeneration === generation && status.lastRun?.result === "failed") {
       // A run for this generation failed in a way retrying cannot fix: wait for a spec change.
       return;
@@ -121,7 +121,7 @@ export class VmReconciler {
           await this.d.status.update(namespace, name, (s) => ({
             ...s,
             state: "Deleting",
-            conditions: setCondition(s.conditions as never, {
+            conditions: setCondition(s.conditions, {
               type: ConditionType.Ready,
               status: "False",
               reason: error.reason === "InvalidSpec" ? Reason.InvalidSpec : (error.reason as Reason),
@@ -150,7 +150,7 @@ export class VmReconciler {
       namespace,
       name,
       (s) => {
-        let conditions = setCondition(s.conditions as never, {
+        let conditions = setCondition(s.conditions, {
           type: ConditionType.Reconciling,
           status: "True",
           reason: deleting ? Reason.Deleting : Reason.Queued,
@@ -202,7 +202,7 @@ export class VmReconciler {
   private async markSuspended(vm: ProxmoxVMObject): Promise<WorkResult> {
     await this.d.status.update(vm.metadata.namespace, vm.metadata.name, (s) => ({
       ...s,
-      conditions: setCondition(s.conditions as never, {
+      conditions: setCondition(s.conditions, {
         type: ConditionType.Reconciling,
         status: "False",
         reason: Reason.Suspended,
@@ -215,7 +215,7 @@ export class VmReconciler {
   private async markStalled(vm: ProxmoxVMObject, reason: Reason, message: string): Promise<WorkResult> {
     const generation = vm.metadata.generation;
     await this.d.status.update(vm.metadata.namespace, vm.metadata.name, (s) => {
-      let conditions = setCondition(s.conditions as never, { type: ConditionType.Stalled, status: "True", reason, message, observedGeneration: generation });
+      let conditions = setCondition(s.conditions, { type: ConditionType.Stalled, status: "True", reason, message, observedGeneration: generation });
       conditions = setCondition(conditions, { type: ConditionType.Ready, status: "False", reason, message, observedGeneration: generation });
       conditions = setCondition(conditions, { type: ConditionType.Reconciling, status: "False", reason, message: "", observedGeneration: generation });
       return { ...s, state: "Failed", observedGeneration: generation, conditions };
@@ -226,9 +226,9 @@ export class VmReconciler {
   private async markWaiting(vm: ProxmoxVMObject, problem: ConnectionProblem): Promise<WorkResult> {
     const generation = vm.metadata.generation;
     const reason = problem.reason === "InvalidSpec" ? Reason.InvalidSpec : (problem.reason as Reason);
-    const before = findCondition(vm.status?.conditions as never, ConditionType.Ready);
+    const before = findCondition(vm.status?.conditions, ConditionType.Ready);
     await this.d.status.update(vm.metadata.namespace, vm.metadata.name, (s) => {
-      let conditions = setCondition(s.conditions as never, { type: ConditionType.Ready, status: "False", reason, message: problem.message, observedGeneration: generation });
+      let conditions = setCondition(s.conditions, { type: ConditionType.Ready, status: "False", reason, message: problem.message, observedGeneration: generation });
       conditions = setCondition(conditions, { type: ConditionType.Reconciling, status: "False", reason, message: "", observedGeneration: generation });
       return { ...s, state: s.vmId ? s.state : "Pending", observedGeneration: generation, conditions };
     });

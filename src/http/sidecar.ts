@@ -50,7 +50,7 @@ export class Sidecar {
     this.informer = new ResilientInformer<ProxmoxVMObject>({
       kubeConfig: o.kubeConfig,
       path: `${base}/${PROXMOX_VM.plural}`,
-      list: () => o.vms.list(env.PTM_NAMESPACE) as never,
+      list: () => o.vms.list(env.PTM_NAMESPACE),
       onChange: () => undefined,
       resyncIntervalMs: env.PTM_RESYNC_INTERVAL,
       logger: o.logger,

@@ -3,10 +3,10 @@ import path from "node:path";
 import { DelayedError, UnrecoverableError, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
-import { ConditionType, Reason, type Condition } from "../api/conditions.js";
+import { ConditionType, Reason } from "../api/conditions.js";
 import { ProxmoxVMSpecSchema, type ProxmoxVMSpec } from "../api/proxmox-vm.js";
 import { APPROVE_ANNOTATION } from "../api/group.js";
-import type { ProxmoxVMStatus } from "../api/status.js";
+import type { ProxmoxVMStatus, StatusCondition } from "../api/status.js";
 import { ConnectionProblem, type ConnectionResolver, type ResolvedConnection } from "../controller/connection-resolver.js";
 import { describeSpecIssues } from "../controller/spec-issues.js";
 import type { StackHasher } from "../controller/stack-hasher.js";
@@ -197,7 +197,7 @@ export class RunProcessor {
   private alreadyUpToDate(vm: ProxmoxVMObject, spec: ProxmoxVMSpec, connection: ResolvedConnection): boolean {
     const status = vm.status;
     if (!status?.specHash || status.observedGeneration !== vm.metadata.generation) return false;
-    if (findCondition(status.conditions as never, ConditionType.Ready)?.status !== "True") return false;
+    if (findCondition(status.conditions, ConditionType.Ready)?.status !== "True") return false;
     const hashed = this.d.hasher.hash(vm, spec, connection.spec.endpoint);
     return hashed.ok && hashed.hash === status.specHash;
   }
@@ -444,7 +444,7 @@ export class RunProcessor {
         state: reason === Reason.Deleting ? "Deleting" : s.specHash ? (s.state ?? "Provisioning") : "Provisioning",
         lastRun: { id: run.id, action: run.action === "forget" ? "destroy" : run.action, result: "running", ...(run.startedAt ? { startedAt: run.startedAt } : {}) },
         conditions: withReadyProgress(
-          setCondition(s.conditions as never, {
+          setCondition(s.conditions, {
             type: ConditionType.Reconciling,
             status: "True",
             reason,
@@ -468,7 +468,7 @@ export class RunProcessor {
       vm.metadata.namespace,
       vm.metadata.name,
       (s) => {
-        let conditions = setCondition(s.conditions as never, { type: ConditionType.Ready, status: "True", reason: Reason.Provisioned, message, observedGeneration: generation });
+        let conditions = setCondition(s.conditions, { type: ConditionType.Ready, status: "True", reason: Reason.Provisioned, message, observedGeneration: generation });
         conditions = setCondition(conditions, { type: ConditionType.Synced, status: "True", reason: Reason.UpToDate, message: `run ${run.id} ${run.status === "no_changes" ? "found no changes" : "applied"}`, observedGeneration: generation });
         conditions = setCondition(conditions, { type: ConditionType.Reconciling, status: "False", reason: Reason.UpToDate, message: "", observedGeneration: generation });
         conditions = setCondition(conditions, { type: ConditionType.Stalled, status: "False", reason: Reason.UpToDate, message: "", observedGeneration: generation });
@@ -499,7 +499,7 @@ export class RunProcessor {
         ...s,
         pendingApproval: { hash, runId: run.id, add: changes.add, change: changes.change, destroy: changes.remove },
         lastRun: lastRunOf(run),
-        conditions: setCondition(s.conditions as never, {
+        conditions: setCondition(s.conditions, {
           type: ConditionType.Reconciling,
           status: "False",
           reason: Reason.AwaitingApproval,
@@ -518,7 +518,7 @@ export class RunProcessor {
       vm.metadata.namespace,
       vm.metadata.name,
       (s) => {
-        let conditions = setCondition(s.conditions as never, { type: ConditionType.Synced, status: "False", reason: Reason.DriftDetected, message, observedGeneration: vm.metadata.generation });
+        let conditions = setCondition(s.conditions, { type: ConditionType.Synced, status: "False", reason: Reason.DriftDetected, message, observedGeneration: vm.metadata.generation });
         conditions = setCondition(conditions, { type: ConditionType.Reconciling, status: "False", reason: Reason.DriftDetected, message: "", observedGeneration: vm.metadata.generation });
         if (vm.spec.managementPolicy === "ObserveOnly") {
           // Nothing will make it match: say so on Ready instead of leaving "waiting for a worker".
@@ -573,7 +573,7 @@ export class RunProcessor {
       vm.metadata.name,
       (s) => {
         const generation = vm.metadata.generation;
-        let conditions = setCondition(s.conditions as never, { type: ConditionType.Ready, status: "False", reason, message: detail, observedGeneration: generation });
+        let conditions = setCondition(s.conditions, { type: ConditionType.Ready, status: "False", reason, message: detail, observedGeneration: generation });
         conditions = setCondition(conditions, { type: ConditionType.Stalled, status: permanent ? "True" : "False", reason, message: permanent ? detail : "", observedGeneration: generation });
         conditions = setCondition(conditions, {
           type: ConditionType.Reconciling,
@@ -595,7 +595,7 @@ export class RunProcessor {
       vm.metadata.namespace,
       vm.metadata.name,
       (s) => {
-        let conditions = setCondition(s.conditions as never, { type: ConditionType.Stalled, status: "True", reason, message, observedGeneration: generation });
+        let conditions = setCondition(s.conditions, { type: ConditionType.Stalled, status: "True", reason, message, observedGeneration: generation });
         conditions = setCondition(conditions, { type: ConditionType.Ready, status: "False", reason, message, observedGeneration: generation });
         conditions = setCondition(conditions, { type: ConditionType.Reconciling, status: "False", reason, message: "", observedGeneration: generation });
         return { ...s, state: "Failed", observedGeneration: generation, conditions };
@@ -612,7 +612,7 @@ export class RunProcessor {
       vm.metadata.name,
       (s) => ({
         ...s,
-        conditions: setCondition(setCondition(s.conditions as never, { type: ConditionType.Ready, status: "False", reason, message: problem.message }), {
+        conditions: setCondition(setCondition(s.conditions, { type: ConditionType.Ready, status: "False", reason, message: problem.message }), {
           type: ConditionType.Reconciling,
           status: "False",
           reason,
@@ -628,7 +628,7 @@ export class RunProcessor {
  * While a run works, a VM that is not Ready says what is happening on Ready too (kstatus
  * readers look there); a Ready VM being updated stays Ready: it keeps running meanwhile.
  */
-function withReadyProgress(conditions: Condition[], reason: Reason, message: string): Condition[] {
+function withReadyProgress(conditions: StatusCondition[], reason: Reason, message: string): StatusCondition[] {
   const ready = conditions.find((c) => c.type === ConditionType.Ready);
   if (ready?.status === "True" && reason !== Reason.Deleting) return conditions;
   return setCondition(conditions, { type: ConditionType.Ready, status: reason === Reason.Deleting ? "False" : "Unknown", reason, message });

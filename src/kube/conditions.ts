@@ -1,4 +1,5 @@
 import type { Condition, ConditionType, Reason } from "../api/conditions.js";
+import type { StatusCondition } from "../api/status.js";
 
 export interface ConditionUpdate {
   type: ConditionType;
@@ -12,7 +13,7 @@ export interface ConditionUpdate {
  * Returns conditions with `update` applied. lastTransitionTime changes only when the status
  * flips, as metav1.Condition requires; `now` is injectable for tests.
  */
-export function setCondition(conditions: Condition[] | undefined, update: ConditionUpdate, now = new Date()): Condition[] {
+export function setCondition(conditions: readonly StatusCondition[] | undefined, update: ConditionUpdate, now = new Date()): StatusCondition[] {
   const list = [...(conditions ?? [])];
   const index = list.findIndex((c) => c.type === update.type);
   const previous = index >= 0 ? list[index] : undefined;
@@ -29,11 +30,11 @@ export function setCondition(conditions: Condition[] | undefined, update: Condit
   return list;
 }
 
-export function removeCondition(conditions: Condition[] | undefined, type: ConditionType): Condition[] {
+export function removeCondition(conditions: readonly StatusCondition[] | undefined, type: ConditionType): StatusCondition[] {
   return (conditions ?? []).filter((c) => c.type !== type);
 }
 
-export function findCondition(conditions: Condition[] | undefined, type: ConditionType): Condition | undefined {
+export function findCondition(conditions: readonly StatusCondition[] | undefined, type: ConditionType): StatusCondition | undefined {
   return conditions?.find((c) => c.type === type);
 }
 

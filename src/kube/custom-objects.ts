@@ -3,6 +3,7 @@ import {
   PatchStrategy,
   setHeaderOptions,
   type KubeConfig,
+  type KubernetesListObject,
   type KubernetesObject,
 } from "@kubernetes/client-node";
 import { API_GROUP, API_VERSION, FIELD_MANAGER } from "../api/group.js";
@@ -26,11 +27,11 @@ export class CustomObjects<T extends KubernetesObject> {
     return (await this.api.getNamespacedCustomObject(this.ref(namespace, name))) as T;
   }
 
-  async list(namespace?: string): Promise<{ items: T[]; metadata?: { resourceVersion?: string } }> {
+  async list(namespace?: string): Promise<KubernetesListObject<T>> {
     const result = namespace
       ? await this.api.listNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: this.plural })
       : await this.api.listClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: this.plural });
-    return result as { items: T[]; metadata?: { resourceVersion?: string } };
+    return result as KubernetesListObject<T>;
   }
 
   /** Replaces status with optimistic concurrency: the body carries metadata.resourceVersion. */
