@@ -154,8 +154,13 @@ const TAIL_LINES = 200;
  */
 const WORKSPACE_CREATION_WAIT_MS = 30_000;
 const CREATION_LOCK = /already locked for workspace creation/i;
-/** Concurrent first commands on a fresh state schema: PostgreSQL's catalog refuses the second CREATE. */
-const CATALOG_RACE = /duplicate key value violates unique constraint "pg_(?:namespace_nspname|type_typname_nsp|class_relname_nsp)_index"/;
+/**
+ * Concurrent first commands on a fresh state schema: PostgreSQL refuses the second CREATE ... IF
+ * NOT EXISTS, either in its catalog's unique indexes or as "type/relation ... already exists"
+ * (42710 duplicate_object, 42P07 duplicate_table).
+ */
+const CATALOG_RACE =
+  /duplicate key value violates unique constraint "pg_(?:namespace_nspname|type_typname_nsp|class_relname_nsp)_index"|(?:type|relation) "[^"]+" already exists \((?:42710|42P07)\)/;
 const INIT_ATTEMPTS = 3;
 
 interface CommandSpec {
@@ -413,9 +418,11 @@ export class TerraformRunner {
         await this.exec(run, { phase: "workspace", args, cwd: dir });
         return;
       } catch (error) {
-        if (!(error instanceof TerraformError) || !CREATION_LOCK.test(errorText(error)) || Date.now() + delayMs > giveUpAt) throw error;
+        const text = error instanceof TerraformError ? errorText(error) : "";
+        const raced = CREATION_LOCK.test(text) || CATALOG_RACE.test(text);
+        if (!raced || Date.now() + delayMs > giveUpAt) throw error;
         const waitMs = delayMs + Math.floor(Math.random() * delayMs);
-        this.notice(run, "workspace", `another workspace of this state schema is being created; trying again in ${waitMs} ms`);
+        this.notice(run, "workspace", `another run is creating a workspace or the state schema; trying again in ${waitMs} ms`);
         await pause(waitMs, run.signal);
         delayMs = Math.min(delayMs * 2, 2000);
       }

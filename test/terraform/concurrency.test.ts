@@ -77,7 +77,7 @@ describe("concurrent runs of one TerraformRunner", () => {
       // As if another VM's workspace were being created in this schema right now.
       await c.query("select pg_advisory_lock($1)", [workspaceCreationLockKey(schema)]);
       const prepared = runner.prepare(run);
-      const retried = await waitFor(async () => run.events.some((e) => /another workspace of this state schema is being created/.test(e.message)), 20_000);
+      const retried = await waitFor(async () => run.events.some((e) => /another run is creating a workspace or the state schema/.test(e.message)), 20_000);
       await c.query("select pg_advisory_unlock($1)", [workspaceCreationLockKey(schema)]);
       expect(retried).toBe(true);
       await prepared;

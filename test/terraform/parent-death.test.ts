@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { randomInt } from "node:crypto";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -56,15 +57,13 @@ describe.skipIf(!findSetpriv())("when the worker dies", () => {
         });
         worker.on("exit", (code) => reject(new Error(`worker exited early (${code}): ${buffer}`)));
       });
-      // ... with its command running, for a moment: killed within the first milliseconds of
-      // provisioning, tofu 1.12 sometimes exits without recording the created instance (seen
-      // once init became fast enough to reach this point sooner), which this test is not about.
-      expect(await waitFor(async () => (await pidsWithArg(sleepArg)).length > 0, 15_000)).toBe(true);
-      await new Promise((r) => setTimeout(r, 2000));
       const workdir = path.join(workdirRoot, "vm");
       const tofuPids = await pidsInDir(workdir, "tofu");
-      expect(tofuPids.length).toBeGreaterThan(0);
+      expect(tofuPids).toHaveLength(1);
       groups.push(...tofuPids);
+      // tofu writes its output to a file (not a pipe to the worker, so it survives the worker);
+      // hold that file open to read what tofu says after the worker is gone.
+      const tofuOutput = openSync(`/proc/${tofuPids[0]}/fd/1`, "r");
 
       worker.kill("SIGKILL");
       await exited;
@@ -72,6 +71,10 @@ describe.skipIf(!findSetpriv())("when the worker dies", () => {
       // The kernel's parent-death signal reaches tofu, which stops gracefully and exits.
       const alive = async () => (await pidsInDir(workdir, "tofu")).filter((pid) => tofuPids.includes(pid));
       expect(await waitFor(async () => (await alive()).length === 0, 15_000)).toBe(true);
+      const said = readFileSync(tofuOutput, "utf8");
+      closeSync(tofuOutput);
+      expect(said).toContain("Interrupt received");
+      expect(said).toContain("Gracefully shutting down");
     } finally {
       worker.kill("SIGKILL");
     }
@@ -81,10 +84,12 @@ describe.skipIf(!findSetpriv())("when the worker dies", () => {
     const other = runFor(schema, configJson, { workdirName: "other-worker" });
     await runner.prepare(other);
     const plan = await runner.plan(other);
-    // tofu had time to record the half-created resource (tainted, so: replace), which only a
-    // graceful stop does; killed outright it would have written nothing (just "add").
-    expect(plan.changes).toMatchObject({ add: 1, remove: 1 });
-    expect(other.events.some((e) => e.type === "planned_change" && e.resource === "terraform_data.slow" && e.action === "replace")).toBe(true);
+    // Whether the interrupted tofu recorded the half-created instance (tainted: replace) or not
+    // (create) depends on how far it was; tofu 1.12 does not always record it when interrupted
+    // early in provisioning (the run processor's import block adopts such a VM). Either way the
+    // resource is planned, and no lock error stops the plan.
+    expect(plan.changes.add).toBe(1);
+    expect(other.events.some((e) => e.type === "planned_change" && e.resource === "terraform_data.slow")).toBe(true);
     await runner.discardPlan(plan.planFile!);
 
     // With no runner left to kill the process group, the provisioner's shell and sleep outlive
