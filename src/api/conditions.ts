@@ -16,6 +16,7 @@ export const Reason = {
   WaitingForIP: "WaitingForIP",
   Queued: "Queued",
   ApplyFailed: "ApplyFailed",
+  InsufficientStorage: "InsufficientStorage",
   LockTimeout: "LockTimeout",
   InvalidSpec: "InvalidSpec",
   ConnectionNotFound: "ConnectionNotFound",

@@ -555,7 +555,7 @@ export class RunProcessor {
     const permanent = te?.kind === "permanent";
     const attempt = job.attemptsMade + 1;
     const lastAttempt = permanent || attempt >= (job.opts.attempts ?? this.d.maxAttempts);
-    const reason = lockTimeout ? Reason.LockTimeout : Reason.ApplyFailed;
+    const reason = lockTimeout ? Reason.LockTimeout : te?.problem === "storage-full" ? Reason.InsufficientStorage : Reason.ApplyFailed;
     runLog.append({ level: "error", type: "run", message: `run failed (${te?.kind ?? "error"}): ${message}` });
     const finished = await this.d.runs.finish(run.id, { status: "failed", error: message, errorKind: te?.kind ?? "error" }).catch(() => run);
     await runLog.close().catch((e: unknown) => log.warn({ err: e }, "run log incomplete"));

@@ -33,7 +33,7 @@ describe("classifyFailure", () => {
     ["directory storage", "unable to create image: qemu-img: /var/lib/vz/images/105/vm-105-disk-0.qcow2: Could not resize file: No space left on device"],
     ["ZFS", "zfs error: cannot create 'rpool/data/vm-106-disk-0': out of space"],
   ])("treats a full datastore as permanent, with what to do: %s", (_name, text) => {
-    expect(describeFailure({ texts: [text], exitCode: 1 })).toEqual({ kind: "permanent", hint: STORAGE_FULL_HINT });
+    expect(describeFailure({ texts: [text], exitCode: 1 })).toEqual({ kind: "permanent", hint: STORAGE_FULL_HINT, problem: "storage-full" });
   });
 
   it("leaves a full local disk or database to the retries (not Proxmox's storage)", () => {

@@ -31,12 +31,15 @@
  */
 
 export type FailureKind = "transient" | "permanent" | "lock";
+/** A failure the operator names on its own (a condition reason) rather than as a generic apply failure. */
+export type FailureProblem = "storage-full";
 
 interface Rule {
   kind: FailureKind;
   pattern: RegExp;
   /** What to do about it, for the resource's condition. */
   hint?: string;
+  problem?: FailureProblem;
 }
 
 export const STORAGE_FULL_HINT =
@@ -52,6 +55,7 @@ const RULES: Rule[] = [
     kind: "permanent",
     pattern: /insufficient free space|no space left on storage|qemu-img[^\n]*No space left on device|cannot create '[^'\n]+': out of space/i,
     hint: STORAGE_FULL_HINT,
+    problem: "storage-full",
   },
 
   { kind: "transient", pattern: /can't lock file|got timeout/i },
@@ -77,12 +81,13 @@ export interface FailureClass {
   kind: FailureKind;
   /** What would fix it, when the text says more than the kind. */
   hint?: string;
+  problem?: FailureProblem;
 }
 
 export function describeFailure({ texts, exitCode }: ClassifyInput): FailureClass {
   const text = texts.join("\n");
   for (const rule of RULES) {
-    if (rule.pattern.test(text)) return rule.hint ? { kind: rule.kind, hint: rule.hint } : { kind: rule.kind };
+    if (rule.pattern.test(text)) return { kind: rule.kind, ...(rule.hint ? { hint: rule.hint } : {}), ...(rule.problem ? { problem: rule.problem } : {}) };
   }
   if (exitCode === 126 || exitCode === 127) return { kind: "permanent", hint: "the tofu/terraform binary is missing or not executable: check PTM_TERRAFORM_BIN / TOFU_BIN" };
   return { kind: "transient" };

@@ -35,7 +35,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { describeFailure } from "./classify-error.js";
+import { describeFailure, type FailureProblem } from "./classify-error.js";
 import { fileUsesFilesystemMirror, parseGoDuration } from "./cli-config.js";
 import { ENCRYPTION_ENV, encryptionConfig } from "./encryption.js";
 import {
@@ -614,6 +614,7 @@ export class TerraformRunner {
     if (errors.length === 0) errors = parseTextDiagnostics(tail).filter((d) => d.severity === "error");
     let kind: TerraformErrorKind;
     let hint: string | undefined;
+    let problem: FailureProblem | undefined;
     let fallbackMessage: string | undefined;
     if (result.stopReason === "timeout") {
       kind = "timeout";
@@ -622,7 +623,7 @@ export class TerraformRunner {
       kind = abortKind(run.signal);
       fallbackMessage = `${phase} ${kind === "timeout" ? "timed out" : "was aborted"}`;
     } else {
-      ({ kind, hint } = describeFailure({ texts: [...errors.map((d) => `${d.summary}\n${d.detail}`), ...stderrTail], exitCode: result.exitCode }));
+      ({ kind, hint, problem } = describeFailure({ texts: [...errors.map((d) => `${d.summary}\n${d.detail}`), ...stderrTail], exitCode: result.exitCode }));
       if (result.exitCode === null) fallbackMessage = `${phase} was killed by ${result.signal ?? "a signal"}`;
     }
     throw new TerraformError({
@@ -633,6 +634,7 @@ export class TerraformRunner {
       stderrTail: stderrTail.slice(-20),
       fallbackMessage,
       hint,
+      problem,
     });
   }
 }

@@ -1,3 +1,4 @@
+import type { FailureProblem } from "./classify-error.js";
 import type { TerraformDiagnostic, TerraformPhase } from "./events.js";
 
 export type TerraformErrorKind = "transient" | "permanent" | "lock" | "timeout" | "aborted";
@@ -18,6 +19,8 @@ export interface TerraformErrorInit {
   fallbackMessage?: string;
   /** What would fix it (from the classification), kept apart from tofu's own words in `message`. */
   hint?: string;
+  /** Which known problem it is, if the classification recognised one. */
+  problem?: FailureProblem;
   cause?: unknown;
 }
 
@@ -33,6 +36,7 @@ export class TerraformError extends Error {
   readonly diagnostics: TerraformDiagnostic[];
   readonly stderrTail: string[];
   readonly hint: string | undefined;
+  readonly problem: FailureProblem | undefined;
 
   constructor(init: TerraformErrorInit) {
     super(conditionMessage(init), init.cause === undefined ? undefined : { cause: init.cause });
@@ -42,6 +46,7 @@ export class TerraformError extends Error {
     this.diagnostics = init.diagnostics ?? [];
     this.stderrTail = init.stderrTail ?? [];
     this.hint = init.hint;
+    this.problem = init.problem;
   }
 
   /** Worth retrying later (the worker caps attempts). */

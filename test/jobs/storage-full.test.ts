@@ -52,11 +52,11 @@ describe("a Proxmox datastore without space", () => {
     await h.apply(vm("clone-too-big", "tiny", 4));
     const v = await stalled("clone-too-big");
     const c = conditionsOf(v);
-    expect(c.Stalled).toMatchObject({ status: "True", reason: "ApplyFailed", observedGeneration: 1 });
+    expect(c.Stalled).toMatchObject({ status: "True", reason: "InsufficientStorage", observedGeneration: 1 });
     expect(c.Stalled!.message).toMatch(/insufficient free space/);
     expect(c.Stalled!.message).toMatch(/datastore is full: free space on it, or point the spec at another datastore/);
     expect(c.Stalled!.message).toContain(`POST /api/v1/namespaces/${h.namespace}/vms/clone-too-big/reconcile`);
-    expect(c.Ready).toMatchObject({ status: "False", reason: "ApplyFailed" });
+    expect(c.Ready).toMatchObject({ status: "False", reason: "InsufficientStorage" });
     expect(c.Reconciling?.status).toBe("False");
     expect(v?.status?.state).toBe("Failed");
 
