@@ -28,6 +28,7 @@ import { DEFAULT_SEED, startSimulator, type SimulatorOptions } from "../src/simu
 import { synthesizeVmStack } from "../src/synth/synthesize.js";
 import { ensureCrds } from "../test/support/operator-harness.js";
 import { kubectl as kubectlOnce, platformKubeConfig, uniqueName } from "../test/support/kube.js";
+import { proxmoxVm } from "../test/support/manifests.js";
 import { platformEnv, type PlatformEnv } from "../test/support/platform-env.js";
 import { platformDir, repoRoot } from "../test/support/paths.js";
 import { runBaseline, type BaselineResult, type BaselineVm } from "./support/baseline.js";
@@ -170,14 +171,9 @@ function vmName(i: number): string {
 
 /** One VM as the brief asks: clone of template 9000, cpu/memory/disk/network, cloud-init with a static IP, agent on. */
 function vmManifest(i: number, extra: Record<string, unknown> = {}, labels: Record<string, string> = { [VM_LABEL]: "true" }) {
-  return {
-    apiVersion: `${API_GROUP}/${API_VERSION}`,
-    kind: "ProxmoxVM",
-    metadata: { name: vmName(i), labels },
-    spec: {
-      connectionRef: { name: "pve" },
-      nodeName: "pve1",
-      clone: { vmId: 9000 },
+  return proxmoxVm(
+    vmName(i),
+    {
       cpu: { cores: 2 },
       memory: { dedicated: 2048 },
       disks: [{ interface: "scsi0", datastoreId: "local-lvm", size: 20 }],
@@ -192,7 +188,8 @@ function vmManifest(i: number, extra: Record<string, unknown> = {}, labels: Reco
       started: true,
       ...extra,
     },
-  };
+    { labels },
+  );
 }
 
 // --- one operator scenario -----------------------------------------------------------------------

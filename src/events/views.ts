@@ -42,14 +42,7 @@ export interface ConditionView {
 export type RunView = Omit<Run, "uid" | "specHash" | "jobId" | "worker">;
 
 /** One log line of a run, as `GET /api/v1/runs/{id}/events` lists it. */
-export interface RunEventView {
-  runId: string;
-  seq: number;
-  ts: string;
-  level: string;
-  type: string;
-  message: string;
-}
+export type RunEventView = Omit<RunEvent, "data">;
 
 /** One log line as the SSE `log` event carries it: with the VM it belongs to. */
 export interface LogEventView extends RunEventView {

@@ -4,17 +4,11 @@
  * `TASK OK`, `TASK WARNINGS: n` or `TASK ERROR: <message>`; GET .../tasks/{upid}/status reports
  * `running` until then and `stopped` with `exitstatus` afterwards.
  */
-import { encodeUpid } from "./upid.js";
+import { encodeUpid, type Upid } from "./upid.js";
 
-export interface TaskRecord {
+/** A task: what its UPID encodes, plus how it went. */
+export interface TaskRecord extends Upid {
   upid: string;
-  node: string;
-  pid: number;
-  pstart: number;
-  starttime: number;
-  type: string;
-  id: string;
-  user: string;
   status: "running" | "stopped";
   exitstatus?: string;
   endtime?: number;

@@ -248,21 +248,17 @@ export function startVm(ctx: SimContext, node: string, vmid: number, user: strin
 }
 
 export function stopVm(ctx: SimContext, node: string, vmid: number, user: string, skiplock: boolean): Started {
-  ctx.requireVm(node, vmid);
-  return ctx.tasks.start(node, "qmstop", String(vmid), user, async (t) => {
-    await ctx.locks.withLock(vmid, { timeoutMs: ctx.lockWait() }, async () => {
-      const vm = ctx.requireVm(node, vmid);
-      if (!skiplock) checkLock(vm);
-      await t.work();
-      powerOff(vm);
-      ctx.changed();
-    });
-  });
+  return powerOffTask(ctx, "qmstop", node, vmid, user, skiplock);
 }
 
+/** The simulator has no guest to ask: a shutdown ends like a stop, only the task type differs. */
 export function shutdownVm(ctx: SimContext, node: string, vmid: number, user: string, skiplock: boolean): Started {
+  return powerOffTask(ctx, "qmshutdown", node, vmid, user, skiplock);
+}
+
+function powerOffTask(ctx: SimContext, type: "qmstop" | "qmshutdown", node: string, vmid: number, user: string, skiplock: boolean): Started {
   ctx.requireVm(node, vmid);
-  return ctx.tasks.start(node, "qmshutdown", String(vmid), user, async (t) => {
+  return ctx.tasks.start(node, type, String(vmid), user, async (t) => {
     await ctx.locks.withLock(vmid, { timeoutMs: ctx.lockWait() }, async () => {
       const vm = ctx.requireVm(node, vmid);
       if (!skiplock) checkLock(vm);

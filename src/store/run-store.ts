@@ -37,18 +37,11 @@ export interface RunEvent {
   data?: Record<string, unknown> | null;
 }
 
-export interface NewRun {
-  namespace: string;
-  name: string;
-  uid: string;
-  generation: number;
-  specHash: string;
-  action: RunAction;
-  reason: string;
-  attempt: number;
+/** What a run is started with; the store fills in the id, status and times. */
+export type NewRun = Pick<Run, "namespace" | "name" | "uid" | "generation" | "specHash" | "action" | "reason" | "attempt"> & {
   jobId: string;
   worker: string;
-}
+};
 
 export interface RunOutcome {
   status: Exclude<RunStatus, "queued" | "running">;

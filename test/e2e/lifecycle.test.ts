@@ -1,36 +1,29 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { kubectl } from "../support/kube.js";
+import { proxmoxVm } from "../support/manifests.js";
 import { OperatorHarness } from "../support/operator-harness.js";
 
 const SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx0Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0 ops@example";
 
 function vmManifest(name: string, spec: Record<string, unknown> = {}) {
-  return {
-    apiVersion: "proxmox.terraform-manager.dev/v1alpha1",
-    kind: "ProxmoxVM",
-    metadata: { name },
-    spec: {
-      connectionRef: { name: "pve" },
-      nodeName: "pve1",
-      clone: { vmId: 9000 },
-      cpu: { cores: 2 },
-      memory: { dedicated: 2048 },
-      disks: [
-        { interface: "scsi0", datastoreId: "local-lvm", size: 20 },
-        { interface: "scsi1", datastoreId: "local-lvm", size: 10 },
-      ],
-      networkDevices: [{ bridge: "vmbr0", model: "virtio", vlanId: 10 }],
-      initialization: {
-        datastoreId: "local-lvm",
-        userAccount: { username: "ops", keys: [SSH_KEY] },
-        ipConfigs: [{ ipv4: { address: "192.0.2.10/24", gateway: "192.0.2.1" } }],
-        dns: { servers: ["192.0.2.53"], domain: "lab.example" },
-      },
-      agent: { enabled: true, timeout: "2m" },
-      started: true,
-      ...spec,
+  return proxmoxVm(name, {
+    cpu: { cores: 2 },
+    memory: { dedicated: 2048 },
+    disks: [
+      { interface: "scsi0", datastoreId: "local-lvm", size: 20 },
+      { interface: "scsi1", datastoreId: "local-lvm", size: 10 },
+    ],
+    networkDevices: [{ bridge: "vmbr0", model: "virtio", vlanId: 10 }],
+    initialization: {
+      datastoreId: "local-lvm",
+      userAccount: { username: "ops", keys: [SSH_KEY] },
+      ipConfigs: [{ ipv4: { address: "192.0.2.10/24", gateway: "192.0.2.1" } }],
+      dns: { servers: ["192.0.2.53"], domain: "lab.example" },
     },
-  };
+    agent: { enabled: true, timeout: "2m" },
+    started: true,
+    ...spec,
+  });
 }
 
 describe("ProxmoxVM lifecycle, end to end", () => {

@@ -3,24 +3,12 @@ import { once } from "node:events";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { kubectl } from "../support/kube.js";
+import { proxmoxVm } from "../support/manifests.js";
 import { OperatorHarness } from "../support/operator-harness.js";
 import { repoRoot } from "../support/paths.js";
 
 function vm(name: string, extra: Record<string, unknown> = {}) {
-  return {
-    apiVersion: "proxmox.terraform-manager.dev/v1alpha1",
-    kind: "ProxmoxVM",
-    metadata: { name },
-    spec: {
-      connectionRef: { name: "pve" },
-      nodeName: "pve1",
-      clone: { vmId: 9000 },
-      cpu: { cores: 1 },
-      memory: { dedicated: 1024 },
-      agent: { enabled: true, timeout: "2m" },
-      ...extra,
-    },
-  };
+  return proxmoxVm(name, { cpu: { cores: 1 }, memory: { dedicated: 1024 }, agent: { enabled: true, timeout: "2m" }, ...extra });
 }
 
 /** A worker in its own process, so a test can SIGKILL it like a crashed pod. */

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { kubectl } from "../support/kube.js";
+import { proxmoxVm } from "../support/manifests.js";
 import { OperatorHarness } from "../support/operator-harness.js";
 import { DESKTOP, launchChromium, openPage, PHONE, screenshot, TcpRelay, type WatchedPage } from "../support/browser.js";
 
@@ -13,20 +14,12 @@ import { DESKTOP, launchChromium, openPage, PHONE, screenshot, TcpRelay, type Wa
 const TOKEN = randomBytes(16).toString("hex");
 
 function manifest(memory: number, cores = 1) {
-  return {
-    apiVersion: "proxmox.terraform-manager.dev/v1alpha1",
-    kind: "ProxmoxVM",
-    metadata: { name: "web" },
-    spec: {
-      connectionRef: { name: "pve" },
-      nodeName: "pve1",
-      clone: { vmId: 9000 },
-      cpu: { cores },
-      memory: { dedicated: memory },
-      initialization: { datastoreId: "local-lvm", ipConfigs: [{ ipv4: { address: "192.0.2.21/24", gateway: "192.0.2.1" } }] },
-      agent: { enabled: true, timeout: "2m" },
-    },
-  };
+  return proxmoxVm("web", {
+    cpu: { cores },
+    memory: { dedicated: memory },
+    initialization: { datastoreId: "local-lvm", ipConfigs: [{ ipv4: { address: "192.0.2.21/24", gateway: "192.0.2.1" } }] },
+    agent: { enabled: true, timeout: "2m" },
+  });
 }
 
 describe("status page", () => {

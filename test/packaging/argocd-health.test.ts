@@ -6,6 +6,7 @@ import { parse, parseAllDocuments } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ProxmoxVMObject } from "../../src/kube/types.js";
 import { kubectl } from "../support/kube.js";
+import { proxmoxVm } from "../support/manifests.js";
 import { OperatorHarness } from "../support/operator-harness.js";
 import { repoRoot } from "../support/paths.js";
 import { platformEnv } from "../support/platform-env.js";
@@ -63,12 +64,7 @@ interface ApplicationManifest {
 }
 
 function vm(name: string, spec: Record<string, unknown> = {}) {
-  return {
-    apiVersion: "proxmox.terraform-manager.dev/v1alpha1",
-    kind: "ProxmoxVM",
-    metadata: { name },
-    spec: { connectionRef: { name: "pve" }, nodeName: "pve1", clone: { vmId: 9000 }, memory: { dedicated: 1024 }, ...spec },
-  };
+  return proxmoxVm(name, { memory: { dedicated: 1024 }, ...spec });
 }
 
 function condition(obj: ProxmoxVMObject | undefined, type: string) {

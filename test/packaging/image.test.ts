@@ -3,14 +3,13 @@ import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdt
 import { request } from "node:https";
 import os from "node:os";
 import path from "node:path";
-import pg from "pg";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
 import { ensureCrds } from "../support/operator-harness.js";
 import { kubectl, uniqueName } from "../support/kube.js";
 import { repoRoot } from "../support/paths.js";
+import { deleteRedisKeys, dropSchemas } from "../support/platform-data.js";
 import { platformEnv } from "../support/platform-env.js";
 
 /**
@@ -407,15 +406,8 @@ describe("the runtime layout, replayed from the Dockerfile and run as the image 
     await stop(simulatorCli);
     await sim?.close();
     await kubectl(["delete", "namespace", namespace, "--wait=false"]).catch(() => undefined);
-    const client = new pg.Client({ connectionString: platformEnv().DATABASE_URL });
-    await client.connect();
-    await client.query(`drop schema if exists ${dbSchema} cascade`);
-    await client.query(`drop schema if exists ${stateSchema} cascade`);
-    await client.end();
-    const redis = new Redis(platformEnv().REDIS_URL);
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
+    await dropSchemas(dbSchema, stateSchema);
+    await deleteRedisKeys(prefix);
   });
 
   it("holds dist/, production dependencies, tofu and the provider mirror, and no dev tooling", () => {

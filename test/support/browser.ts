@@ -6,6 +6,8 @@ import net, { type AddressInfo } from "node:net";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { RunEventView, RunView } from "../../src/events/views.js";
+import type { RunAction, RunStatus } from "../../src/store/run-store.js";
 import { repoRoot } from "./paths.js";
 
 /** Debian's chromium (scripts/ensure-chromium installs it); PTM_CHROMIUM points elsewhere. */
@@ -144,25 +146,8 @@ interface FakeEvent {
   runId?: string;
 }
 
-interface FakeRun {
-  id: string;
-  namespace: string;
-  name: string;
-  action: string;
-  status: string;
-  reason: string;
-  attempt: number;
-  generation: number;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  addCount: number | null;
-  changeCount: number | null;
-  destroyCount: number | null;
-  error: string | null;
-  errorKind: string | null;
-  log: { runId: string; seq: number; ts: string; level: string; type: string; message: string }[];
-}
+/** A run as the real API shows it, with its log kept beside it. */
+type FakeRun = RunView & { log: RunEventView[] };
 
 type FakeVm = {
   namespace: string;
@@ -210,7 +195,7 @@ export async function startFakeSidecar(options: { port?: number; token?: string;
     const { log: _log, ...view } = r;
     return view;
   };
-  const newRun = (vm: FakeVm, action: string, reason: string, startedSecondsAgo: number, status = "running"): FakeRun => {
+  const newRun = (vm: FakeVm, action: RunAction, reason: string, startedSecondsAgo: number, status: RunStatus = "running"): FakeRun => {
     const run: FakeRun = {
       id: randomUUID(),
       namespace: vm.namespace,
@@ -233,7 +218,7 @@ export async function startFakeSidecar(options: { port?: number; token?: string;
     runs.push(run);
     return run;
   };
-  const finishRun = (run: FakeRun, status: string, counts: [number, number, number] | null, error?: [string, string]) => {
+  const finishRun = (run: FakeRun, status: RunStatus, counts: [number, number, number] | null, error?: [string, string]) => {
     run.status = status;
     run.finishedAt = new Date(Math.min(Date.now(), Date.parse(run.startedAt ?? run.createdAt) + 14_000 + run.log.length * 900)).toISOString();
     if (counts) [run.addCount, run.changeCount, run.destroyCount] = counts;

@@ -2,8 +2,6 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import pg from "pg";
-import { Redis } from "ioredis";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { App, type Role } from "../../src/app.js";
 import { readEnv } from "../../src/config/env.js";
@@ -11,6 +9,7 @@ import type { ProxmoxVMObject } from "../../src/kube/types.js";
 import { startSimulator, type RunningSimulator, type SimulatorOptions } from "../../src/simulator/index.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { kubectl, platformKubeConfig, uniqueName } from "./kube.js";
+import { deleteRedisKeys, dropSchemas, withPg } from "./platform-data.js";
 import { platformEnv } from "./platform-env.js";
 import { repoRoot } from "./paths.js";
 
@@ -164,29 +163,18 @@ export class OperatorHarness {
   }
 
   async runsOf(name: string): Promise<{ action: string; status: string; add_count: number | null; change_count: number | null }[]> {
-    const client = new pg.Client({ connectionString: platformEnv().DATABASE_URL });
-    await client.connect();
-    try {
-      const { rows } = await client.query(`select action, status, add_count, change_count from ${this.dbSchema}.runs where namespace = $1 and name = $2 order by created_at`, [this.namespace, name]);
-      return rows;
-    } finally {
-      await client.end();
-    }
+    const { rows } = await withPg((c) =>
+      c.query(`select action, status, add_count, change_count from ${this.dbSchema}.runs where namespace = $1 and name = $2 order by created_at`, [this.namespace, name]),
+    );
+    return rows;
   }
 
   async close(): Promise<void> {
     for (const app of this.apps.reverse()) await app.stop();
     await this.sim?.close();
     await kubectl(["delete", "namespace", this.namespace, "--wait=false"]).catch(() => undefined);
-    const client = new pg.Client({ connectionString: platformEnv().DATABASE_URL });
-    await client.connect();
-    await client.query(`drop schema if exists ${this.dbSchema} cascade`);
-    await client.query(`drop schema if exists ${this.stateSchema} cascade`);
-    await client.end();
-    const redis = new Redis(platformEnv().REDIS_URL);
-    const keys = await redis.keys(`${this.prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
+    await dropSchemas(this.dbSchema, this.stateSchema);
+    await deleteRedisKeys(this.prefix);
     if (this.workdir) await rm(this.workdir, { recursive: true, force: true });
   }
 }

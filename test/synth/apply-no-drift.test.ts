@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_SEED, startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
 import { synthesizeVmStack, workspaceName } from "../../src/synth/synthesize.js";
+import { dropSchemas } from "../support/platform-data.js";
 import { platformEnv } from "../support/platform-env.js";
 import { tofu, tofuWorkdir, type TofuResult } from "../support/tofu.js";
 import { minimal, spec, SSH_KEY, synthesisInput } from "./vm-specs.js";
@@ -73,13 +73,7 @@ describe("a synthesized stack applies and then plans no changes", () => {
   afterAll(async () => {
     await sim?.close();
     await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-    const client = new pg.Client({ connectionString: platformEnv().DATABASE_URL });
-    await client.connect();
-    try {
-      await client.query(`drop schema if exists ${schema} cascade`);
-    } finally {
-      await client.end();
-    }
+    await dropSchemas(schema);
   });
 
   it.each([

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { synthesizeVmStack, workspaceName } from "../../src/synth/synthesize.js";
+import { dropSchemas, withPg } from "../support/platform-data.js";
 import { platformEnv } from "../support/platform-env.js";
 import { tofu, tofuWorkdir } from "../support/tofu.js";
 import { minimal, synthesisInput } from "./vm-specs.js";
@@ -41,13 +41,7 @@ describe("the pg backend of a synthesized stack", () => {
 
   afterAll(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
-    const client = new pg.Client({ connectionString: platformEnv().DATABASE_URL });
-    await client.connect();
-    try {
-      await client.query(`drop schema if exists ${schema} cascade`);
-    } finally {
-      await client.end();
-    }
+    await dropSchemas(schema);
   });
 
   it("initializes with PG_CONN_STR from the environment", async () => {
@@ -68,13 +62,7 @@ describe("the pg backend of a synthesized stack", () => {
     const listed = await tofu(dir, ["workspace", "list", "-no-color"], env);
     expect(listed.stdout).toContain(`* ${workspace}`);
 
-    const client = new pg.Client({ connectionString: platformEnv().DATABASE_URL });
-    await client.connect();
-    try {
-      const { rows } = await client.query<{ name: string }>(`select name from ${schema}.states order by name`);
-      expect(rows.map((r) => r.name)).toContain(workspace);
-    } finally {
-      await client.end();
-    }
+    const { rows } = await withPg((c) => c.query<{ name: string }>(`select name from ${schema}.states order by name`));
+    expect(rows.map((r) => r.name)).toContain(workspace);
   });
 });

@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import { mkdtemp, readdir, readFile, readlink, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import pg from "pg";
 import { afterAll } from "vitest";
+import { dropSchemas, withPg } from "../support/platform-data.js";
 import { platformEnv } from "../support/platform-env.js";
 import { TerraformRunner, type RunOptions, type TerraformEvent, type TerraformRunnerOptions } from "../../src/terraform/index.js";
 
@@ -18,18 +18,10 @@ export function uniqueSchema(prefix = "tf"): string {
   return `${prefix}_${randomUUID().replaceAll("-", "").slice(0, 20)}`;
 }
 
-export async function withPg<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: platformEnv().DATABASE_URL });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
+export { withPg };
 
 export async function dropSchema(schema: string): Promise<void> {
-  await withPg((c) => c.query(`drop schema if exists ${schema} cascade`));
+  await dropSchemas(schema);
 }
 
 /** A Terraform JSON configuration with the pg backend in `schema` and the given top-level blocks. */

@@ -4,6 +4,7 @@ import { fail, paramError } from "../errors.js";
 import { STORAGE_PARAM } from "../params.js";
 import type { RequestContext, Router } from "../router.js";
 import { storageOnNode, usedBytes, type StorageState } from "../state.js";
+import type { TaskRecord } from "../tasks.js";
 import { decodeUpid } from "../upid.js";
 import { verify } from "./common.js";
 
@@ -31,6 +32,11 @@ function requireNodeStorage(req: RequestContext): StorageState {
   if (!s) throw fail(`storage '${id}' does not exist`);
   if (!storageOnNode(s, node)) throw fail(`storage '${id}' is not available on node '${node}'`);
   return s;
+}
+
+/** The fields Proxmox reports for every task, in its task list and its status alike. */
+function taskIdentity(t: TaskRecord) {
+  return { upid: t.upid, node: t.node, pid: t.pid, pstart: t.pstart, starttime: t.starttime, type: t.type, id: t.id, user: t.user };
 }
 
 function requireTask(req: RequestContext) {
@@ -199,14 +205,7 @@ export function registerNodeRoutes(router: Router): void {
     const start = Number(p.start ?? 0);
     const limit = Number(p.limit ?? 50);
     return list.slice(start, start + limit).map((t) => ({
-      upid: t.upid,
-      node: t.node,
-      pid: t.pid,
-      pstart: t.pstart,
-      starttime: t.starttime,
-      type: t.type,
-      id: t.id,
-      user: t.user,
+      ...taskIdentity(t),
       ...(t.status === "stopped" ? { endtime: t.endtime, status: t.exitstatus } : {}),
     }));
   });
@@ -221,14 +220,7 @@ export function registerNodeRoutes(router: Router): void {
     verify(req, { upid: { type: "string" } });
     const t = requireTask(req);
     return {
-      upid: t.upid,
-      node: t.node,
-      pid: t.pid,
-      pstart: t.pstart,
-      starttime: t.starttime,
-      type: t.type,
-      id: t.id,
-      user: t.user,
+      ...taskIdentity(t),
       status: t.status,
       ...(t.status === "stopped" ? { exitstatus: t.exitstatus } : {}),
     };
