@@ -6,17 +6,15 @@ import type { Logger } from "pino";
 import { PROXMOX_CONNECTION, PROXMOX_VM } from "./api/group.js";
 import type { ProxmoxVMStatus } from "./api/status.js";
 import type { Env } from "./config/env.js";
-import { ConnectionResolver } from "./controller/connection-resolver.js";
+import { ConnectionResolver } from "./vm/connection-resolver.js";
 import { Controller } from "./controller/controller.js";
-import { StackHasher } from "./controller/stack-hasher.js";
+import { StackHasher } from "./vm/stack-hasher.js";
 import { VmReconciler } from "./controller/vm-reconciler.js";
 import { EventPublisher } from "./events/publisher.js";
 import { eventsStreamKey } from "./events/stream.js";
 import type { Sidecar } from "./http/sidecar.js";
-import { NodeSlots } from "./jobs/node-slots.js";
-import { RunProcessor } from "./jobs/run-processor.js";
-import { RUN_QUEUE, RunQueue, type RunJob } from "./jobs/run-queue.js";
-import { VmIdAllocator } from "./jobs/vmid-allocator.js";
+import { createRunProcessor } from "./jobs/create-run-processor.js";
+import { RUN_QUEUE, RunQueue, type RunJob } from "./queue/run-queue.js";
 import { CustomObjects } from "./kube/custom-objects.js";
 import { EventRecorder } from "./kube/event-recorder.js";
 import { LeaderElector } from "./kube/leader-election.js";
@@ -105,7 +103,7 @@ export class App {
     metrics.setQueueDepthSource(() => runQueue.depth());
 
     if (this.o.roles.includes("worker")) {
-      const processor = new RunProcessor({
+      const processor = createRunProcessor(env, redis, {
         vms,
         status,
         events,
@@ -113,16 +111,7 @@ export class App {
         hasher,
         runner,
         runs: database.runs,
-        nodeSlots: new NodeSlots(redis, env.PTM_QUEUE_PREFIX),
-        vmIds: new VmIdAllocator(redis, env.PTM_QUEUE_PREFIX),
-        redis,
-        channel: `${env.PTM_QUEUE_PREFIX}:live`,
-        databaseUrl: env.DATABASE_URL,
-        workdirRoot: env.PTM_WORKDIR_ROOT,
         workerId: this.identity,
-        runTimeoutMs: env.PTM_RUN_TIMEOUT,
-        maxAttempts: env.PTM_MAX_ATTEMPTS,
-        ...(env.PTM_STATE_ENCRYPTION_PASSPHRASE ? { stateEncryptionPassphrase: env.PTM_STATE_ENCRYPTION_PASSPHRASE } : {}),
         logger: logger.child({ role: "worker" }),
         shutdownSignal: this.shutdown.signal,
         stream: publisher,

@@ -7,18 +7,16 @@ import { createLogger } from "./telemetry/logger.js";
  * proxmox-terraform-manager --role controller|worker|sidecar|all [--role ...]
  * Reads the environment (src/config/env.ts), starts the roles, stops them on SIGTERM/SIGINT.
  */
+/** Every role; `all` means all of them. */
 const ROLES: Role[] = ["controller", "worker", "sidecar"];
-/** What `all` means: every role. */
-const AVAILABLE: Role[] = ["controller", "worker", "sidecar"];
 
 function parseRoles(argv: string[]): Role[] {
   const { values } = parseArgs({ args: argv, options: { role: { type: "string", multiple: true, default: ["all"] } } });
   const roles = new Set<Role>();
   for (const value of values.role ?? []) {
     for (const role of value.split(",")) {
-      if (role === "all") AVAILABLE.forEach((r) => roles.add(r));
-      else if ((AVAILABLE as string[]).includes(role)) roles.add(role as Role);
-      else if ((ROLES as string[]).includes(role)) throw new ConfigError(`role ${role} is not available in this version`);
+      if (role === "all") ROLES.forEach((r) => roles.add(r));
+      else if ((ROLES as string[]).includes(role)) roles.add(role as Role);
       else throw new ConfigError(`unknown role ${JSON.stringify(role)}: use controller, worker, sidecar or all`);
     }
   }

@@ -5,17 +5,20 @@ import { parseDuration } from "../config/env.js";
 import { ProxmoxVMSpecSchema, type ProxmoxVMSpec } from "../api/proxmox-vm.js";
 import type { ProxmoxVMStatus } from "../api/status.js";
 import { isNotFound } from "../kube/api-error.js";
-import { findCondition, setCondition } from "../kube/conditions.js";
+import { findCondition } from "../kube/conditions.js";
 import type { CustomObjects } from "../kube/custom-objects.js";
 import type { EventRecorder } from "../kube/event-recorder.js";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../kube/finalizers.js";
 import type { StatusWriter } from "../kube/status-writer.js";
 import { parseKey, type ProxmoxVMObject } from "../kube/types.js";
-import type { RunQueue } from "../jobs/run-queue.js";
-import { ConnectionProblem, type ConnectionResolver } from "./connection-resolver.js";
+import type { RunQueue, RunReason } from "../queue/run-queue.js";
+import { ConnectionProblem, type ConnectionResolver } from "../vm/connection-resolver.js";
+import { jittered } from "./jitter.js";
 import type { WorkResult } from "./work-queue.js";
-import { describeSpecIssues } from "./spec-issues.js";
-import type { StackHasher } from "./stack-hasher.js";
+import { describeSpecIssues } from "../vm/spec-issues.js";
+import type { StackHasher } from "../vm/stack-hasher.js";
+import * as vmStatus from "../vm/status.js";
+import { appliedAtEarlierGeneration, isUpToDate } from "../vm/status.js";
 
 export interface VmReconcilerDeps {
   vms: CustomObjects<ProxmoxVMObject>;
@@ -70,13 +73,11 @@ export class VmReconciler {
 
     const status = vm.status ?? {};
     const generation = vm.metadata.generation ?? 0;
-    const ready = findCondition(status.conditions, ConditionType.Ready);
-    const upToDate = status.specHash === hashed.hash && status.observedGeneration === generation && ready?.status === "True";
-    if (upToDate) return this.scheduleDriftCheck(vm, spec);
-    if (status.specHash === hashed.hash && ready?.status === "True") {
+    if (isUpToDate(vm, hashed.hash)) return this.scheduleDriftCheck(vm, spec);
+    if (appliedAtEarlierGeneration(vm, hashed.hash)) {
       // A new generation that synthesizes to the same stack (e.g. only operator settings
       // changed): nothing for Terraform to do, the status now describes this generation.
-      await this.markObserved(vm, generation);
+      await this.writeStatus(vm, vmStatus.observed(generation));
       return this.scheduleDriftCheck(vm, spec);
     }
 
@@ -107,7 +108,7 @@ export class VmReconciler {
     if (!hasFinalizer(vm)) return;
     const { namespace, name } = vm.metadata;
     const neverCreated = vm.status?.vmId === undefined && !vm.status?.specHash;
-    const runPending = (await this.d.queue.queue.getJob(vm.metadata.uid)) !== undefined;
+    const runPending = await this.d.queue.has(vm.metadata.uid);
     if (neverCreated && !runPending) {
       this.d.logger.info({ vm: `${namespace}/${name}` }, "deleting a VM that was never created: removing the finalizer");
       await removeFinalizer(this.d.vms, vm);
@@ -118,16 +119,8 @@ export class VmReconciler {
         await this.d.connections.resolve(namespace, vm.spec.connectionRef?.name ?? "");
       } catch (error) {
         if (error instanceof ConnectionProblem) {
-          await this.d.status.update(namespace, name, (s) => ({
-            ...s,
-            state: "Deleting",
-            conditions: setCondition(s.conditions, {
-              type: ConditionType.Ready,
-              status: "False",
-              reason: error.reason === "InvalidSpec" ? Reason.InvalidSpec : (error.reason as Reason),
-              message: `cannot delete the VM: ${error.message}. Restore it, or set spec.deletionPolicy: Orphan to delete the resource and keep the VM (see README: "Stuck deleting")`,
-            }),
-          }));
+          const message = `cannot delete the VM: ${error.message}. Restore it, or set spec.deletionPolicy: Orphan to delete the resource and keep the VM (see README: "Stuck deleting")`;
+          await this.writeStatus(vm, vmStatus.deletionBlocked(error.reason, message));
           return { requeueAfterMs: this.d.waitRequeueMs ?? 30_000 };
         }
         throw error;
@@ -137,104 +130,42 @@ export class VmReconciler {
     return;
   }
 
-  private async queueRun(vm: ProxmoxVMObject, reason: string): Promise<void> {
+  private async queueRun(vm: ProxmoxVMObject, reason: RunReason): Promise<void> {
     const { namespace, name, uid } = vm.metadata;
     const added = await this.d.queue.enqueue({ namespace, name, uid, reason });
     if (!added) return;
     this.d.logger.info({ vm: `${namespace}/${name}`, reason }, "queued a run");
-    const deleting = reason === "delete";
-    // A drift check does not make a Ready VM less ready; Reconciling says a check runs. (Lowering
-    // Ready here made the next reconcile see "not up to date" and apply what Report mode only reports.)
-    const checkingDrift = reason === "drift";
-    await this.d.status.update(
-      namespace,
-      name,
-      (s) => {
-        let conditions = setCondition(s.conditions, {
-          type: ConditionType.Reconciling,
-          status: "True",
-          reason: deleting ? Reason.Deleting : Reason.Queued,
-          message: deleting ? "a destroy run is queued" : `a run is queued (${reason})`,
-          observedGeneration: vm.metadata.generation,
-        });
-        const ready = findCondition(conditions, ConditionType.Ready);
-        if (!checkingDrift && (!ready || ready.status !== "False" || deleting)) {
-          conditions = setCondition(conditions, {
-            type: ConditionType.Ready,
-            status: deleting ? "False" : ready?.status === "True" ? "Unknown" : (ready?.status ?? "Unknown"),
-            reason: deleting ? Reason.Deleting : Reason.Queued,
-            message: deleting ? "deleting the VM" : "waiting for a worker",
-          });
-        }
-        conditions = setCondition(conditions, { type: ConditionType.Stalled, status: "False", reason: Reason.Queued, message: "" });
-        return { ...s, state: deleting ? "Deleting" : s.vmId ? (s.state ?? "Pending") : "Pending", conditions };
-      },
-      uid,
-    );
+    await this.writeStatus(vm, vmStatus.queued(vm.metadata.generation, reason));
   }
 
   private async scheduleDriftCheck(vm: ProxmoxVMObject, spec: ProxmoxVMSpec): Promise<WorkResult> {
     const interval = spec.driftDetection?.interval ? Math.max(parseDuration(spec.driftDetection.interval), 60_000) : this.d.driftIntervalMs;
     const last = vm.status?.lastRun?.finishedAt ? Date.parse(vm.status.lastRun.finishedAt) : 0;
     const due = last + interval - Date.now();
-    if (due > 0) return { requeueAfterMs: due };
+    if (due > 0) return { requeueAfterMs: jittered(due) };
     await this.queueRun(vm, "drift");
-    return { requeueAfterMs: interval };
-  }
-
-  private async markObserved(vm: ProxmoxVMObject, generation: number): Promise<void> {
-    await this.d.status.update(
-      vm.metadata.namespace,
-      vm.metadata.name,
-      (s) => ({
-        ...s,
-        observedGeneration: generation,
-        conditions: (s.conditions ?? []).map((c) =>
-          c.observedGeneration === undefined
-            ? c
-            : { ...c, observedGeneration: generation, message: c.message.replace(/matches generation [0-9]+$/, `matches generation ${generation}`) },
-        ),
-      }),
-      vm.metadata.uid,
-    );
+    return { requeueAfterMs: jittered(interval) };
   }
 
   private async markSuspended(vm: ProxmoxVMObject): Promise<WorkResult> {
-    await this.d.status.update(vm.metadata.namespace, vm.metadata.name, (s) => ({
-      ...s,
-      conditions: setCondition(s.conditions, {
-        type: ConditionType.Reconciling,
-        status: "False",
-        reason: Reason.Suspended,
-        message: "spec.suspend is true: the operator does not change this VM",
-        observedGeneration: vm.metadata.generation,
-      }),
-    }));
+    await this.writeStatus(vm, vmStatus.suspended(vm.metadata.generation));
   }
 
   private async markStalled(vm: ProxmoxVMObject, reason: Reason, message: string): Promise<WorkResult> {
-    const generation = vm.metadata.generation;
-    await this.d.status.update(vm.metadata.namespace, vm.metadata.name, (s) => {
-      let conditions = setCondition(s.conditions, { type: ConditionType.Stalled, status: "True", reason, message, observedGeneration: generation });
-      conditions = setCondition(conditions, { type: ConditionType.Ready, status: "False", reason, message, observedGeneration: generation });
-      conditions = setCondition(conditions, { type: ConditionType.Reconciling, status: "False", reason, message: "", observedGeneration: generation });
-      return { ...s, state: "Failed", observedGeneration: generation, conditions };
-    });
+    await this.writeStatus(vm, vmStatus.stalled(vm.metadata.generation, reason, message));
     await this.d.events.record(vm, "Warning", reason, message);
   }
 
   private async markWaiting(vm: ProxmoxVMObject, problem: ConnectionProblem): Promise<WorkResult> {
-    const generation = vm.metadata.generation;
-    const reason = problem.reason === "InvalidSpec" ? Reason.InvalidSpec : (problem.reason as Reason);
     const before = findCondition(vm.status?.conditions, ConditionType.Ready);
-    await this.d.status.update(vm.metadata.namespace, vm.metadata.name, (s) => {
-      let conditions = setCondition(s.conditions, { type: ConditionType.Ready, status: "False", reason, message: problem.message, observedGeneration: generation });
-      conditions = setCondition(conditions, { type: ConditionType.Reconciling, status: "False", reason, message: "", observedGeneration: generation });
-      return { ...s, state: s.vmId ? s.state : "Pending", observedGeneration: generation, conditions };
-    });
-    if (before?.reason !== reason) await this.d.events.record(vm, "Warning", reason, problem.message);
+    await this.writeStatus(vm, vmStatus.waiting(vm.metadata.generation, problem.reason, problem.message));
+    if (before?.reason !== problem.reason) await this.d.events.record(vm, "Warning", problem.reason, problem.message);
     // The connection informer wakes this VM when the connection appears; this is the safety net.
     return { requeueAfterMs: this.d.waitRequeueMs ?? 30_000 };
+  }
+
+  private async writeStatus(vm: ProxmoxVMObject, change: vmStatus.StatusChange): Promise<void> {
+    await this.d.status.update(vm.metadata.namespace, vm.metadata.name, change, vm.metadata.uid);
   }
 }
 

@@ -1,3 +1,5 @@
+import { jittered } from "./jitter.js";
+
 /**
  * A keyed work queue in the spirit of client-go's workqueue: a key waiting is queued once, a key
  * is processed by one handler at a time (a key added while it is processed runs again after),
@@ -9,6 +11,10 @@ export interface WorkQueueOptions {
   onError?: (key: string, error: unknown) => void;
   baseBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Backoffs are spread by up to this fraction (default 0.1) so failing keys do not retry in step. */
+  backoffJitter?: number;
+  /** Injectable for tests. */
+  random?: () => number;
 }
 
 /** What a handler asks for: nothing more, or run again after a delay. */
@@ -94,7 +100,7 @@ export class WorkQueue {
       this.options.onError?.(key, error);
       const base = this.options.baseBackoffMs ?? 500;
       const max = this.options.maxBackoffMs ?? 60_000;
-      this.addAfter(key, Math.min(max, base * 2 ** Math.min(n - 1, 16)));
+      this.addAfter(key, jittered(Math.min(max, base * 2 ** Math.min(n - 1, 16)), this.options.backoffJitter ?? 0.1, this.options.random));
     } finally {
       this.active.delete(key);
       this.running--;

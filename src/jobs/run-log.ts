@@ -1,4 +1,3 @@
-import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { RunEvent, RunStore } from "../store/run-store.js";
 
@@ -11,8 +10,8 @@ export interface RunLogLine {
 
 /**
  * The ordered log of one run: numbers each line, writes lines to PostgreSQL in batches (one
- * insert per flush, not per line), and publishes each batch to Redis so live viewers in other
- * processes see it at once. `close` flushes what is left; a failed write is retried at the next
+ * insert per flush, not per line), and hands each stored batch to the event stream (SSE) so live
+ * viewers in other processes see it at once. `close` flushes what is left; a failed write is retried at the next
  * flush and reported by close(), never dropped silently.
  */
 export class RunLog {
@@ -25,8 +24,6 @@ export class RunLog {
   constructor(
     private readonly runId: string,
     private readonly store: RunStore,
-    private readonly publisher: Redis | undefined,
-    private readonly channel: string,
     private readonly logger: Logger,
     private readonly flushIntervalMs = 250,
     /** Also hands each stored batch to the event stream (SSE), after PostgreSQL has it. */
@@ -62,9 +59,6 @@ export class RunLog {
         this.lastError = error;
         this.logger.warn({ err: error, runId: this.runId }, "could not store run log lines; will retry");
         return;
-      }
-      if (this.publisher) {
-        await this.publisher.publish(this.channel, JSON.stringify({ kind: "run-events", runId: this.runId, events: batch })).catch(() => undefined);
       }
       if (this.onStored) await this.onStored(batch).catch(() => undefined);
     });

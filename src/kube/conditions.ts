@@ -30,10 +30,6 @@ export function setCondition(conditions: readonly StatusCondition[] | undefined,
   return list;
 }
 
-export function removeCondition(conditions: readonly StatusCondition[] | undefined, type: ConditionType): StatusCondition[] {
-  return (conditions ?? []).filter((c) => c.type !== type);
-}
-
 export function findCondition(conditions: readonly StatusCondition[] | undefined, type: ConditionType): StatusCondition | undefined {
   return conditions?.find((c) => c.type === type);
 }

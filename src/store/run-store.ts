@@ -139,11 +139,20 @@ export class RunStore {
       where.push(`(created_at, id) < ($${values.length - 1}::timestamptz, $${values.length}::uuid)`);
     }
     values.push(filter.limit + 1);
-    const { rows } = await this.pool.query(
-      `select ${COLUMNS} from ${this.s}.runs ${where.length ? `where ${where.join(" and ")}` : ""}
+    const rows = await this.pool
+      .query(
+        `select ${COLUMNS} from ${this.s}.runs ${where.length ? `where ${where.join(" and ")}` : ""}
        order by created_at desc, id desc limit $${values.length}`,
-      values,
-    );
+        values,
+      )
+      .then(
+        (result) => result.rows,
+        (error: unknown) => {
+          // A cursor that decodes but names an impossible time: PostgreSQL's data exception class 22.
+          if (filter.cursor && /^22/.test(String((error as { code?: unknown }).code))) throw new InvalidCursorError();
+          throw error;
+        },
+      );
     const page = rows.slice(0, filter.limit);
     const last = page[page.length - 1];
     return {

@@ -13,6 +13,11 @@ export interface SynthesisInput {
   providerVersion: string;
   /** e.g. "tofu 1.12.6"; not in the JSON, only in the hash (a new tool may plan differently). */
   toolVersion: string;
+  /**
+   * The connection's API URL: not in the JSON (tofu gets it from the environment) but in the hash,
+   * so pointing a connection at another Proxmox makes its VMs plan again.
+   */
+  endpoint?: string;
   /** Schema of the pg backend; default DEFAULT_STATE_SCHEMA. */
   stateSchema?: string;
 }
@@ -22,7 +27,7 @@ export interface SynthesisResult {
   json: string;
   /** `json` parsed. */
   config: Record<string, unknown>;
-  /** sha256 hex over json, providerVersion and toolVersion (see synthesis-hash.ts). */
+  /** sha256 hex over json, providerVersion, toolVersion and endpoint (see synthesis-hash.ts). */
   hash: string;
   /** Variables the worker must pass as TF_VAR_<name>, e.g. ["cloud_init_password"]. */
   secretVariables: string[];

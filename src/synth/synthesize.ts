@@ -24,7 +24,7 @@ export function synthesizeVmStack(input: SynthesisInput): SynthesisResult {
   return {
     json,
     config: JSON.parse(json) as Record<string, unknown>,
-    hash: synthesisHash(json, input.providerVersion, input.toolVersion),
+    hash: synthesisHash(json, input.providerVersion, input.toolVersion, input.endpoint),
     secretVariables: [...stack.secretVariables],
   };
 }

@@ -10,6 +10,7 @@
  * | permanent | Proxmox storage full: LVM "insufficient free space", "no space left on    | the datastore stays full until someone frees it  |
  * |           | storage", qemu-img "No space left on device", ZFS "out of space"          | or the spec names another one (hint attached)    |
  * | transient | Proxmox "can't lock file" / "got timeout" (a busy node's config lock)     | clears by itself                                 |
+ * |           | (lock rows carry the problem "lock-timeout": the condition reason LockTimeout) |                                          |
  * | transient | HTTP 5xx from the API (500, 502, 503, 504, "Internal Server Error", ...)  | server side, usually passing                     |
  * | transient | connection refused / reset, broken pipe, EOF, no such host                | network or a restarting API / PostgreSQL         |
  * | transient | TLS handshake timeout, "context deadline exceeded", "i/o timeout"         | slow or overloaded peer                          |
@@ -32,7 +33,7 @@
 
 export type FailureKind = "transient" | "permanent" | "lock";
 /** A failure the operator names on its own (a condition reason) rather than as a generic apply failure. */
-export type FailureProblem = "storage-full";
+export type FailureProblem = "storage-full" | "lock-timeout";
 
 interface Rule {
   kind: FailureKind;
@@ -49,6 +50,7 @@ const RULES: Rule[] = [
   {
     kind: "lock",
     pattern: /Error acquiring the state lock|Workspace is already locked|already locked for workspace creation|state lock is held|ConditionalCheckFailedException/i,
+    problem: "lock-timeout",
   },
 
   {
@@ -58,7 +60,7 @@ const RULES: Rule[] = [
     problem: "storage-full",
   },
 
-  { kind: "transient", pattern: /can't lock file|got timeout/i },
+  { kind: "transient", pattern: /can't lock file|got timeout/i, problem: "lock-timeout" },
   { kind: "transient", pattern: /\b(?:HTTP|status(?: code)?|response)\D{0,3}5\d\d\b|\b5\d\d (?:Internal Server Error|Not Implemented|Bad Gateway|Service Unavailable|Gateway Time-?out)\b|\b(?:Internal Server Error|Bad Gateway|Service Unavailable|Gateway Time-?out)\b/i },
   { kind: "transient", pattern: /connection refused|connection reset|broken pipe|unexpected EOF|no such host|network is unreachable|ECONNREFUSED|ECONNRESET/i },
   { kind: "transient", pattern: /TLS handshake timeout|context deadline exceeded|i\/o timeout|Client\.Timeout exceeded/i },

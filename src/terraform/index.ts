@@ -1,5 +1,5 @@
 export * from "./events.js";
-export { TerraformError, isTerraformError, MAX_CONDITION_MESSAGE, type TerraformErrorKind } from "./terraform-error.js";
+export { TerraformError, MAX_CONDITION_MESSAGE, type TerraformErrorKind } from "./terraform-error.js";
 export { classifyFailure, describeFailure, STORAGE_FULL_HINT, type FailureKind, type FailureClass } from "./classify-error.js";
 export { Redactor, REDACTED, isSecretName } from "./redact.js";
 export { encryptionConfig, ENCRYPTION_ENV, MIN_PASSPHRASE_LENGTH } from "./encryption.js";

@@ -55,10 +55,6 @@ export class TerraformError extends Error {
   }
 }
 
-export function isTerraformError(e: unknown): e is TerraformError {
-  return e instanceof TerraformError;
-}
-
 function conditionMessage(init: TerraformErrorInit): string {
   const first = init.diagnostics?.find((d) => d.severity === "error") ?? init.diagnostics?.[0];
   let text: string;

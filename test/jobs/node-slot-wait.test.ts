@@ -4,12 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROXMOX_VM } from "../../src/api/group.js";
 import type { ProxmoxVMStatus } from "../../src/api/status.js";
 import { readEnv } from "../../src/config/env.js";
-import { ConnectionResolver, type ResolvedConnection } from "../../src/controller/connection-resolver.js";
-import { StackHasher } from "../../src/controller/stack-hasher.js";
+import { ConnectionResolver, type ResolvedConnection } from "../../src/vm/connection-resolver.js";
+import { StackHasher } from "../../src/vm/stack-hasher.js";
 import { NodeSlots } from "../../src/jobs/node-slots.js";
-import { RunProcessor, SLOT_HINT_TTL_MS } from "../../src/jobs/run-processor.js";
-import { RUN_QUEUE, RunQueue, type RunJob } from "../../src/jobs/run-queue.js";
-import { VmIdAllocator } from "../../src/jobs/vmid-allocator.js";
+import { createRunProcessor } from "../../src/jobs/create-run-processor.js";
+import { SLOT_HINT_TTL_MS } from "../../src/jobs/node-slot-lease.js";
+import { RUN_QUEUE, RunQueue, type RunJob } from "../../src/queue/run-queue.js";
 import { CustomObjects } from "../../src/kube/custom-objects.js";
 import { EventRecorder } from "../../src/kube/event-recorder.js";
 import { StatusWriter } from "../../src/kube/status-writer.js";
@@ -20,6 +20,7 @@ import { TerraformRunner } from "../../src/terraform/index.js";
 import { kubectl } from "../support/kube.js";
 import { proxmoxVm } from "../support/manifests.js";
 import { OperatorHarness } from "../support/operator-harness.js";
+import { guardOperatorHarness } from "../support/suite-hooks.js";
 
 /** The real ProxmoxVM client, counting its reads. */
 class CountingVms extends CustomObjects<ProxmoxVMObject> {
@@ -49,6 +50,7 @@ const vmManifest = (memory: number) => proxmoxVm("waits", { cpu: { cores: 1 }, m
  */
 describe("a run waiting for a node slot", () => {
   const h = new OperatorHarness({ roles: [] });
+  guardOperatorHarness(h);
   const holder = "another-run";
   let redis: Redis;
   let database: Database;
@@ -81,7 +83,7 @@ describe("a run waiting for a node slot", () => {
     connections = new CountingResolver(h.kubeConfig);
     const runner = new TerraformRunner({ binary: env.TOFU_BIN!, flavor: "tofu", workdirRoot: env.PTM_WORKDIR_ROOT, cliConfigFile: env.TF_CLI_CONFIG_FILE, lockTimeout: "90s" });
     const tool = await runner.version();
-    const processor = new RunProcessor({
+    const processor = createRunProcessor(env, redis, {
       vms,
       status: new StatusWriter<ProxmoxVMStatus, ProxmoxVMObject>(vms),
       events: new EventRecorder(h.kubeConfig, logger, "slot-test"),
@@ -89,15 +91,7 @@ describe("a run waiting for a node slot", () => {
       hasher: new StackHasher({ providerVersion: env.PTM_PROVIDER_VERSION, toolVersion: `${tool.flavor} ${tool.version}`, stateSchema: env.PTM_STATE_SCHEMA }),
       runner,
       runs: database.runs,
-      nodeSlots: slots,
-      vmIds: new VmIdAllocator(redis, env.PTM_QUEUE_PREFIX),
-      redis,
-      channel: `${env.PTM_QUEUE_PREFIX}:live`,
-      databaseUrl: env.DATABASE_URL,
-      workdirRoot: env.PTM_WORKDIR_ROOT,
       workerId: "slot-test",
-      runTimeoutMs: env.PTM_RUN_TIMEOUT,
-      maxAttempts: env.PTM_MAX_ATTEMPTS,
       logger,
       shutdownSignal: new AbortController().signal,
     });

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RunQueue } from "../../src/jobs/run-queue.js";
+import { RunQueue, type RunReason } from "../../src/queue/run-queue.js";
 import { proxmoxVm } from "../support/manifests.js";
 import { OperatorHarness } from "../support/operator-harness.js";
+import { guardOperatorHarness } from "../support/suite-hooks.js";
 import { platformEnv } from "../support/platform-env.js";
 
 /**
@@ -11,6 +12,7 @@ import { platformEnv } from "../support/platform-env.js";
  */
 describe("a run queued for a spec that is already applied", () => {
   const h = new OperatorHarness();
+  guardOperatorHarness(h);
   let queue: RunQueue;
 
   beforeAll(async () => {
@@ -24,7 +26,7 @@ describe("a run queued for a spec that is already applied", () => {
   });
 
   /** Queues a run as the controller would and waits until a worker has taken and finished it. */
-  async function runJob(vm: { metadata: { namespace: string; name: string; uid: string } }, reason: string): Promise<void> {
+  async function runJob(vm: { metadata: { namespace: string; name: string; uid: string } }, reason: RunReason): Promise<void> {
     const { namespace, name, uid } = vm.metadata;
     expect(await queue.enqueue({ namespace, name, uid, reason })).toBe(true);
     const deadline = Date.now() + 60_000;

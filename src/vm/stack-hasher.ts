@@ -30,7 +30,8 @@ export class StackHasher {
       spec,
       ...(vm.status?.vmId !== undefined ? { vmId: vm.status.vmId } : {}),
       providerVersion: this.versions.providerVersion,
-      toolVersion: `${this.versions.toolVersion} @ ${endpoint}`,
+      toolVersion: this.versions.toolVersion,
+      endpoint,
       stateSchema: this.versions.stateSchema,
     });
   }

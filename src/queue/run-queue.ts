@@ -1,6 +1,10 @@
 import { Queue, QueueEvents, type ConnectionOptions } from "bullmq";
 import { z } from "zod";
 
+/** Why a run was queued: the controller's reasons, and the sidecar's manual request. */
+export const RunReasonSchema = z.enum(["create", "update", "drift", "approved", "delete", "manual"]);
+export type RunReason = z.infer<typeof RunReasonSchema>;
+
 /**
  * A job names a VM, never its spec: the worker reads the ProxmoxVM when it starts, so a queued
  * job always runs the newest desired state (a newer spec supersedes an older one for free), and
@@ -10,7 +14,7 @@ export const RunJobSchema = z.object({
   namespace: z.string(),
   name: z.string(),
   uid: z.string(),
-  reason: z.string(),
+  reason: RunReasonSchema,
 });
 export type RunJob = z.infer<typeof RunJobSchema>;
 
@@ -47,6 +51,11 @@ export class RunQueue {
       removeOnFail: true,
     });
     return true;
+  }
+
+  /** Whether a run for this VM (by uid) is queued, running or kept. */
+  async has(uid: string): Promise<boolean> {
+    return (await this.queue.getJob(uid)) !== undefined;
   }
 
   async depth(): Promise<Record<string, number>> {

@@ -1,0 +1,48 @@
+import { Reason } from "../api/conditions.js";
+import { describeFailure, type FailureProblem } from "../terraform/classify-error.js";
+import { TerraformError } from "../terraform/terraform-error.js";
+import type { FailedRunStatus } from "../vm/status.js";
+
+export interface FailureInput {
+  error: unknown;
+  /** 1-based: the attempt that failed. */
+  attempt: number;
+  maxAttempts: number;
+  /** For the hint's "ask for a run" command. */
+  namespace: string;
+  name: string;
+}
+
+export interface RunFailure extends FailedRunStatus {
+  /** tofu's (or the error's) own words: what the run record stores. */
+  message: string;
+  /** transient, permanent, lock, timeout, aborted, or error (not a tofu failure). */
+  kind: string;
+}
+
+const REASON_OF_PROBLEM: Record<FailureProblem, Reason> = {
+  "storage-full": Reason.InsufficientStorage,
+  "lock-timeout": Reason.LockTimeout,
+};
+
+/**
+ * A failed run → what status says and whether it retries. Pure. The kind and problem come from the
+ * one error table (src/terraform/classify-error.ts): a TerraformError carries them; any other
+ * error's text is looked up there too, for its problem only (it stays retryable).
+ */
+export function classifyRunFailure({ error, attempt, maxAttempts, namespace, name }: FailureInput): RunFailure {
+  const te = error instanceof TerraformError ? error : undefined;
+  const message = te?.message ?? (error instanceof Error ? error.message : String(error));
+  const problem = te ? te.problem : describeFailure({ texts: [message] }).problem;
+  const permanent = te?.kind === "permanent";
+  const lastAttempt = permanent || attempt >= maxAttempts;
+  const reason = problem ? REASON_OF_PROBLEM[problem] : Reason.ApplyFailed;
+  const detail = permanent
+    ? te?.hint
+      ? `${message} — ${te.hint}. Retrying cannot help: change the spec, or once it is fixed elsewhere ask for a run (sidecar: POST /api/v1/namespaces/${namespace}/vms/${name}/reconcile)`
+      : `${message} — fix the spec; retrying cannot help`
+    : lastAttempt
+      ? `${message} — gave up after ${attempt} attempts; the controller tries again later`
+      : `${message} — attempt ${attempt} of ${maxAttempts}, retrying with backoff`;
+  return { reason, detail, permanent, lastAttempt, message, kind: te?.kind ?? "error" };
+}

@@ -1,0 +1,144 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { Metrics } from "../telemetry/metrics.js";
+import type { ApplyResult, PlanResult, RunOptions, TerraformEvent, TerraformRunner } from "../terraform/index.js";
+import type { ResolvedConnection } from "../vm/connection-resolver.js";
+import type { RunRecord } from "./run-record.js";
+
+/** The address of the one VM resource in every stack. */
+export const VM_ADDRESS = "proxmox_virtual_environment_vm.vm";
+
+export interface TofuSessionDeps {
+  runner: TerraformRunner;
+  databaseUrl: string;
+  /** Where the runner keeps work directories; CA bundles go beside them. */
+  workdirRoot: string;
+  runTimeoutMs: number;
+  stateEncryptionPassphrase?: string;
+  /** Aborted when the worker must stop now (shutdown grace exceeded). */
+  shutdownSignal: AbortSignal;
+  metrics?: Metrics;
+}
+
+export interface StackVariables {
+  values: Record<string, string>;
+  secrets: string[];
+}
+
+export interface TofuSessionInput {
+  workdirName: string;
+  workspace: string;
+  configJson: string;
+  connection: ResolvedConnection | undefined;
+  /** The stack's variables (name → value, passed as TF_VAR_name) and which values are secret. */
+  variables: StackVariables;
+  record: RunRecord;
+  /** Called once when tofu starts creating the VM (status shows Cloning). */
+  onCreateStart?: () => void;
+}
+
+/**
+ * One run's tofu commands: the child environment (credentials only there, and every value the
+ * runner must redact), the run's deadline and the worker's shutdown, tofu's events into the run
+ * log, and each phase timed for ptm_tofu_phase_duration_seconds.
+ */
+export class TofuSession {
+  private constructor(
+    private readonly d: TofuSessionDeps,
+    private readonly options: RunOptions,
+  ) {}
+
+  static async open(d: TofuSessionDeps, input: TofuSessionInput): Promise<TofuSession> {
+    const { values, secrets } = await childEnv(d, input);
+    let creating = false;
+    const onEvent = (e: TerraformEvent) => {
+      input.record.append({ level: e.level, type: e.type, message: e.message, data: eventData(e) });
+      if (e.type === "apply_start" && e.action === "create" && !creating) {
+        creating = true;
+        input.onCreateStart?.();
+      }
+    };
+    return new TofuSession(d, {
+      workdirName: input.workdirName,
+      configJson: input.configJson,
+      workspace: input.workspace,
+      env: values,
+      secrets,
+      ...(d.stateEncryptionPassphrase ? { stateEncryptionPassphrase: d.stateEncryptionPassphrase } : {}),
+      timeoutMs: d.runTimeoutMs,
+      signal: AbortSignal.any([d.shutdownSignal, AbortSignal.timeout(d.runTimeoutMs)]),
+      onEvent,
+    });
+  }
+
+  init(): Promise<void> {
+    return this.timed("init", () => this.d.runner.prepare(this.options));
+  }
+
+  plan(destroy: boolean): Promise<PlanResult> {
+    return this.timed("plan", () => this.d.runner.plan(this.options, { destroy }));
+  }
+
+  apply(planFile: string): Promise<ApplyResult> {
+    return this.timed("apply", () => this.d.runner.apply(this.options, planFile));
+  }
+
+  outputs(): Promise<Record<string, unknown>> {
+    return this.timed("output", () => this.d.runner.output(this.options));
+  }
+
+  /** Removes the VM from state and leaves it on Proxmox. */
+  forgetVm(): Promise<{ removed: boolean }> {
+    return this.timed("state", () => this.d.runner.stateRemove(this.options, VM_ADDRESS));
+  }
+
+  discardPlan(planFile: string): Promise<void> {
+    return this.d.runner.discardPlan(planFile);
+  }
+
+  private async timed<T>(phase: string, fn: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      const result = await fn();
+      this.d.metrics?.observeTofuPhase(phase, "ok", (performance.now() - started) / 1000);
+      return result;
+    } catch (error) {
+      this.d.metrics?.observeTofuPhase(phase, "error", (performance.now() - started) / 1000);
+      throw error;
+    }
+  }
+}
+
+/** The child environment for tofu; `secrets` are values the runner redacts from every line. */
+async function childEnv(d: TofuSessionDeps, input: TofuSessionInput): Promise<{ values: Record<string, string>; secrets: string[] }> {
+  const values: Record<string, string> = { PG_CONN_STR: d.databaseUrl };
+  const secrets = [d.databaseUrl];
+  const connection = input.connection;
+  if (connection) {
+    values.PROXMOX_VE_ENDPOINT = connection.spec.endpoint;
+    values.PROXMOX_VE_API_TOKEN = connection.apiToken;
+    values.PROXMOX_VE_INSECURE = String(connection.spec.insecureSkipTLSVerify);
+    secrets.push(connection.apiToken);
+    if (connection.caBundle) {
+      // A CA bundle is public; Go's TLS stack reads SSL_CERT_FILE.
+      const dir = path.join(d.workdirRoot, "ca");
+      await mkdir(dir, { recursive: true });
+      const file = path.join(dir, `${connection.uid}.pem`);
+      await writeFile(file, connection.caBundle);
+      values.SSL_CERT_FILE = file;
+    }
+  }
+  for (const [name, value] of Object.entries(input.variables.values)) values[`TF_VAR_${name}`] = value;
+  secrets.push(...input.variables.secrets);
+  return { values, secrets };
+}
+
+function eventData(e: TerraformEvent): Record<string, unknown> | undefined {
+  const data: Record<string, unknown> = { phase: e.phase };
+  if (e.resource) data.resource = e.resource;
+  if (e.action) data.action = e.action;
+  if (e.elapsedSeconds !== undefined) data.elapsedSeconds = e.elapsedSeconds;
+  if (e.changes) data.changes = e.changes;
+  if (e.diagnostic) data.diagnostic = e.diagnostic;
+  return data;
+}

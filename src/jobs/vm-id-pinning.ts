@@ -1,0 +1,61 @@
+import type { Logger } from "pino";
+import type { ProxmoxVMSpec } from "../api/proxmox-vm.js";
+import type { ProxmoxVMStatus } from "../api/status.js";
+import type { StatusWriter } from "../kube/status-writer.js";
+import type { ProxmoxVMObject } from "../kube/types.js";
+import type { ProxmoxApiClient } from "../proxmox/api-client.js";
+import type { ResolvedConnection } from "../vm/connection-resolver.js";
+import { vmIdPinned } from "../vm/status.js";
+import type { VmIdAllocator } from "./vmid-allocator.js";
+
+export type VmIdPin =
+  /**
+   * `knownAbsent`: this run has just seen that no VM has the id. Terraform never ran with an id
+   * that was not pinned in status yet, so there is nothing to adopt and no need to ask again.
+   */
+  | { kind: "pinned"; vm: ProxmoxVMObject; vmId: number; knownAbsent: boolean }
+  /** A user-chosen spec.vmId that another VM already has. */
+  | { kind: "taken"; message: string }
+  /** The ProxmoxVM went away while the id was being written. */
+  | { kind: "gone" };
+
+export interface VmIdPinningDeps {
+  vmIds: VmIdAllocator;
+  status: StatusWriter<ProxmoxVMStatus, ProxmoxVMObject>;
+}
+
+/**
+ * Pins the VM id in status before Terraform can create anything, so no retry or crash makes a
+ * second VM: the id in status, else spec.vmId (if free), else a fresh one reserved in Redis.
+ */
+export async function pinVmId(
+  d: VmIdPinningDeps,
+  vm: ProxmoxVMObject,
+  spec: ProxmoxVMSpec,
+  connection: ResolvedConnection,
+  proxmox: ProxmoxApiClient,
+  log: Logger,
+): Promise<VmIdPin> {
+  const recorded = vm.status?.vmId;
+  let vmId: number;
+  let knownAbsent = false;
+  if (recorded !== undefined) {
+    vmId = recorded;
+    await d.vmIds.claim(connection.uid, vm.metadata.uid, vmId);
+  } else if (spec.vmId !== undefined) {
+    vmId = spec.vmId;
+    if (await proxmox.vmExists(spec.nodeName, vmId)) {
+      // Taking that VM over would be a surprise.
+      return { kind: "taken", message: `spec.vmId ${vmId}: a VM with this id already exists on ${spec.nodeName}; choose a free id or leave vmId unset` };
+    }
+    knownAbsent = true;
+    await d.vmIds.claim(connection.uid, vm.metadata.uid, vmId);
+  } else {
+    vmId = await d.vmIds.allocate(connection.uid, vm.metadata.uid, proxmox);
+    knownAbsent = true;
+    log.info({ vmId }, "allocated a VM id");
+  }
+  if (recorded === vmId) return { kind: "pinned", vm, vmId, knownAbsent };
+  const updated = await d.status.update(vm.metadata.namespace, vm.metadata.name, vmIdPinned(vmId, spec.nodeName), vm.metadata.uid);
+  return updated ? { kind: "pinned", vm: updated, vmId, knownAbsent } : { kind: "gone" };
+}

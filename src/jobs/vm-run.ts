@@ -1,0 +1,278 @@
+import { Reason } from "../api/conditions.js";
+import { APPROVE_ANNOTATION } from "../api/group.js";
+import type { ProxmoxVMStatus } from "../api/status.js";
+import type { CustomObjects } from "../kube/custom-objects.js";
+import type { EventRecorder } from "../kube/event-recorder.js";
+import type { StatusWriter } from "../kube/status-writer.js";
+import type { ProxmoxVMObject } from "../kube/types.js";
+import type { Run } from "../store/run-store.js";
+import type { SynthesisResult } from "../synth/synthesis-input.js";
+import { SynthesisError } from "../synth/synthesis-error.js";
+import { workspaceName } from "../synth/workspace-name.js";
+import type { PlanResult } from "../terraform/index.js";
+import type { ConnectionResolver } from "../vm/connection-resolver.js";
+import { proxmoxClient } from "../vm/proxmox-client.js";
+import type { ProxmoxApiClient } from "../proxmox/api-client.js";
+import type { StackHasher } from "../vm/stack-hasher.js";
+import * as vmStatus from "../vm/status.js";
+import { withAdoption } from "./adoption.js";
+import { releaseDeletedVm } from "./deletion.js";
+import { decideAfterPlan } from "./plan-decision.js";
+import type { RunContext, RunResult } from "./run-context.js";
+import { classifyRunFailure } from "./run-failure.js";
+import { RunRecord, type RunRecordDeps } from "./run-record.js";
+import { TofuSession, type StackVariables, type TofuSessionDeps } from "./tofu-session.js";
+import { pinVmId, type VmIdPinningDeps } from "./vm-id-pinning.js";
+
+export interface VmRunDeps extends RunRecordDeps, TofuSessionDeps, VmIdPinningDeps {
+  vms: CustomObjects<ProxmoxVMObject>;
+  status: StatusWriter<ProxmoxVMStatus, ProxmoxVMObject>;
+  events: EventRecorder;
+  connections: ConnectionResolver;
+  hasher: StackHasher;
+  workerId: string;
+}
+
+/** The VM as this run targets it: status with the pinned id, and whether Proxmox may already have it. */
+interface Target {
+  ctx: RunContext;
+  vmId: number | undefined;
+  knownAbsent: boolean;
+  /** Set for apply runs: they ask Proxmox about the id before tofu runs. */
+  proxmox?: ProxmoxApiClient;
+}
+
+/**
+ * One admitted run, step by step: pin the VM id → synthesize → adopt what a crash left → record
+ * the run → tofu init → plan → decide (report drift / await approval / apply / no changes) →
+ * apply → outputs → status. Each step lives in its own module; this file only says the order.
+ */
+export class VmRun {
+  constructor(private readonly d: VmRunDeps) {}
+
+  async run(admitted: RunContext): Promise<RunResult> {
+    const { job } = admitted;
+    if (job.attempt === 1) this.d.metrics?.observeQueueWait((Date.now() - job.queuedAt) / 1000);
+
+    const target = await this.pinVmId(admitted);
+    if ("kind" in target) return target;
+    const { ctx } = target;
+    const stack = this.synthesize(target);
+    if ("kind" in stack) return this.stall(ctx, Reason.InvalidSpec, stack.message);
+    const configJson = await this.adopt(target, stack);
+
+    const record = await this.startRecord(ctx, stack.hash);
+    try {
+      const tofu = await this.openTofu(ctx, record, configJson, stack);
+      await tofu.init();
+      if (ctx.action === "forget") return await this.forget(ctx, record, tofu, target.vmId);
+      const plan = await tofu.plan(ctx.action === "destroy");
+      switch (decideAfterPlan(this.planFacts(ctx, plan, stack.hash))) {
+        case "report-drift":
+          return await this.reportDrift(ctx, record, plan);
+        case "await-approval":
+          return await this.awaitApproval(ctx, record, tofu, plan, stack.hash);
+        case "no-changes":
+          return await this.finish(ctx, record, tofu, stack.hash, target.vmId, undefined);
+        case "apply": {
+          await this.progress(ctx, record.run, ctx.action === "destroy" ? Reason.Deleting : Reason.Applying, ctx.action === "destroy" ? "destroying the VM" : "applying");
+          const applied = await tofu.apply(plan.planFile!);
+          return await this.finish(ctx, record, tofu, stack.hash, target.vmId, applied.changes);
+        }
+      }
+    } catch (error) {
+      return this.fail(ctx, record, error);
+    }
+  }
+
+  private async pinVmId(ctx: RunContext): Promise<Target | RunResult> {
+    const { vm, spec, connection } = ctx;
+    if (ctx.action !== "apply" || !connection) return { ctx, vmId: vm.status?.vmId ?? spec.vmId, knownAbsent: false };
+    const proxmox = proxmoxClient(connection);
+    const pin = await pinVmId(this.d, vm, spec, connection, proxmox, ctx.log);
+    if (pin.kind === "gone") return { kind: "done", outcome: "skipped" };
+    if (pin.kind === "taken") return this.stall(ctx, Reason.InvalidSpec, pin.message);
+    return { ctx: { ...ctx, vm: pin.vm }, vmId: pin.vmId, knownAbsent: pin.knownAbsent, proxmox };
+  }
+
+  private synthesize({ ctx, vmId }: Target): SynthesisResult | { kind: "invalid"; message: string } {
+    const vm = vmId === undefined ? ctx.vm : { ...ctx.vm, status: { ...ctx.vm.status, vmId } };
+    try {
+      return this.d.hasher.synthesize(vm, ctx.spec, ctx.connection?.spec.endpoint ?? "");
+    } catch (error) {
+      if (error instanceof SynthesisError) return { kind: "invalid", message: error.message };
+      throw error;
+    }
+  }
+
+  private async adopt({ ctx, vmId, knownAbsent, proxmox }: Target, stack: SynthesisResult): Promise<string> {
+    if (!proxmox || vmId === undefined) return stack.json;
+    return withAdoption(stack.config, stack.json, proxmox, ctx.spec.nodeName, vmId, knownAbsent);
+  }
+
+  private async startRecord(ctx: RunContext, specHash: string): Promise<RunRecord> {
+    const { vm, job, action } = ctx;
+    const record = await RunRecord.start(
+      this.d,
+      {
+        namespace: vm.metadata.namespace,
+        name: vm.metadata.name,
+        uid: vm.metadata.uid,
+        generation: vm.metadata.generation ?? 0,
+        specHash,
+        action,
+        reason: job.data.reason,
+        attempt: job.attempt,
+        jobId: job.id,
+        worker: this.d.workerId,
+      },
+      ctx.log,
+    );
+    record.append({ level: "info", type: "run", message: `${action} run started by ${this.d.workerId} (reason: ${job.data.reason}, attempt ${job.attempt})` });
+    await this.d.events.record(vm, "Normal", "RunStarted", `${action} run ${record.run.id} started`);
+    const deleting = action !== "apply";
+    await this.progress(ctx, record.run, deleting ? Reason.Deleting : Reason.Planning, deleting ? "planning the VM's destruction" : "planning");
+    return record;
+  }
+
+  private async openTofu(ctx: RunContext, record: RunRecord, configJson: string, stack: SynthesisResult): Promise<TofuSession> {
+    const { namespace, name, uid } = ctx.vm.metadata;
+    return TofuSession.open(this.d, {
+      workdirName: `${namespace}.${name}.${uid.slice(0, 8)}`,
+      workspace: workspaceName(namespace, name),
+      configJson,
+      connection: ctx.connection,
+      variables: await this.stackVariables(ctx, stack.secretVariables),
+      record,
+      onCreateStart: () => void this.progress(ctx, record.run, Reason.Cloning, "cloning the template and configuring the VM").catch(() => undefined),
+    });
+  }
+
+  /** The values of the stack's secret variables, read from the Secrets the spec names. */
+  private async stackVariables(ctx: RunContext, names: string[]): Promise<StackVariables> {
+    const variables: StackVariables = { values: {}, secrets: [] };
+    if (names.includes("cloud_init_password")) {
+      const ref = ctx.spec.initialization?.userAccount?.passwordSecretRef;
+      if (ref) {
+        const password = await this.d.connections.readSecretKey(ctx.vm.metadata.namespace, ref.name, ref.key, `ProxmoxVM ${ctx.vm.metadata.name}`);
+        variables.values.cloud_init_password = password;
+        variables.secrets.push(password);
+      } else {
+        // Destroying without the Secret: any value satisfies the variable.
+        variables.values.cloud_init_password = "unused";
+      }
+    }
+    return variables;
+  }
+
+  private planFacts(ctx: RunContext, plan: PlanResult, stackHash: string) {
+    return {
+      hasChanges: plan.hasChanges,
+      deleting: ctx.action !== "apply",
+      managementPolicy: ctx.spec.managementPolicy,
+      driftMode: ctx.spec.driftDetection?.mode,
+      runReason: ctx.job.data.reason,
+      approval: ctx.spec.approval,
+      approvedHash: ctx.vm.metadata.annotations?.[APPROVE_ANNOTATION],
+      stackHash,
+    };
+  }
+
+  private async forget(ctx: RunContext, record: RunRecord, tofu: TofuSession, vmId: number | undefined): Promise<RunResult> {
+    await tofu.forgetVm();
+    const finished = await record.finish({ status: "succeeded" }, "the VM is no longer managed (deletionPolicy: Orphan); it was kept on Proxmox");
+    await this.finishDeletion(ctx, vmId, finished, "Orphaned", "VM forgotten and kept on Proxmox (deletionPolicy: Orphan)");
+    return { kind: "done", outcome: "forgotten", runId: finished.id };
+  }
+
+  private async reportDrift(ctx: RunContext, record: RunRecord, plan: PlanResult): Promise<RunResult> {
+    const { vm, spec } = ctx;
+    const finished = await record.finish({ status: "succeeded", ...planCounts(plan) });
+    const observeOnly = spec.managementPolicy === "ObserveOnly";
+    const message = `Proxmox differs from the spec: ${summary(plan.changes)} (not applied: ${observeOnly ? "managementPolicy ObserveOnly" : "driftDetection.mode Report"}; see run ${finished.id})`;
+    await this.writeStatus(ctx, vmStatus.driftReported(vm.metadata.generation, finished, message, observeOnly));
+    await this.d.events.record(vm, "Warning", Reason.DriftDetected, message);
+    return { kind: "done", outcome: "planned", runId: finished.id };
+  }
+
+  private async awaitApproval(ctx: RunContext, record: RunRecord, tofu: TofuSession, plan: PlanResult, hash: string): Promise<RunResult> {
+    const { vm } = ctx;
+    const finished = await record.finish({ status: "succeeded", ...planCounts(plan) }, "plan waits for approval (spec.approval: Manual)");
+    if (plan.planFile) await tofu.discardPlan(plan.planFile);
+    const message = `plan ${finished.id} waits for approval (${summary(plan.changes)}): kubectl annotate pvm ${vm.metadata.name} ${APPROVE_ANNOTATION}=${hash} --overwrite`;
+    await this.writeStatus(ctx, vmStatus.awaitingApproval(vm.metadata.generation, finished, hash, plan.changes, message));
+    await this.d.events.record(vm, "Normal", Reason.AwaitingApproval, message);
+    return { kind: "done", outcome: "planned", runId: finished.id };
+  }
+
+  /** After an apply (`applied` = its counts) or a plan with no changes (`applied` undefined). */
+  private async finish(
+    ctx: RunContext,
+    record: RunRecord,
+    tofu: TofuSession,
+    hash: string,
+    vmId: number | undefined,
+    applied: vmStatus.PlanCounts | undefined,
+  ): Promise<RunResult> {
+    const { vm, spec, log } = ctx;
+    const counts = applied ?? { add: 0, change: 0, remove: 0 };
+    const outcome = { status: applied ? ("succeeded" as const) : ("no_changes" as const), addCount: counts.add, changeCount: counts.change, destroyCount: counts.remove };
+    if (ctx.action === "destroy") {
+      const finished = await record.finish(outcome);
+      await this.finishDeletion(ctx, vmId, finished, "Destroyed", `VM ${vmId ?? ""} destroyed`);
+      log.info({ runId: finished.id, vmId }, "VM destroyed");
+      return { kind: "done", outcome: "destroyed", runId: finished.id };
+    }
+    const outputs = await tofu.outputs();
+    const finished = await record.finish(outcome, applied ? `applied: ${counts.add} added, ${counts.change} changed, ${counts.remove} destroyed` : "no changes");
+    const ips = Array.isArray(outputs.ipv4_addresses) ? (outputs.ipv4_addresses as unknown[]).map(String) : [];
+    const appliedVm = {
+      generation: vm.metadata.generation ?? 0,
+      hash,
+      vmId: Number(outputs.vm_id ?? vm.status?.vmId),
+      node: typeof outputs.node_name === "string" ? outputs.node_name : spec.nodeName,
+      ipAddresses: ips,
+      started: spec.started !== false,
+    };
+    await this.writeStatus(ctx, vmStatus.ready(appliedVm, finished));
+    log.info({ runId: finished.id, outcome: applied ? "applied" : "no_changes", ...counts }, "run finished");
+    if (applied) await this.d.events.record(vm, "Normal", "Applied", `run ${finished.id}: ${counts.add} added, ${counts.change} changed, ${counts.remove} destroyed`);
+    return { kind: "done", outcome: applied ? "applied" : "no_changes", runId: finished.id };
+  }
+
+  private async fail(ctx: RunContext, record: RunRecord, error: unknown): Promise<RunResult> {
+    const { vm, job } = ctx;
+    const failure = classifyRunFailure({ error, attempt: job.attempt, maxAttempts: job.maxAttempts, namespace: vm.metadata.namespace, name: vm.metadata.name });
+    const finished = await record.finishFailed(failure.message, failure.kind);
+    ctx.log.warn({ runId: finished.id, kind: failure.kind, permanent: failure.permanent, lastAttempt: failure.lastAttempt }, "run failed");
+    await this.writeStatus(ctx, vmStatus.runFailed(vm.metadata.generation, finished, failure));
+    await this.d.events.record(vm, "Warning", failure.reason, failure.detail);
+    return { kind: "failed", error, permanent: failure.permanent, message: failure.message };
+  }
+
+  private async finishDeletion(ctx: RunContext, vmId: number | undefined, run: Run, reason: string, message: string): Promise<void> {
+    await releaseDeletedVm(this.d, ctx.vm, ctx.connection, vmId, `${message} (run ${run.id})`, reason);
+  }
+
+  private async stall(ctx: RunContext, reason: Reason, message: string): Promise<RunResult> {
+    await this.writeStatus(ctx, vmStatus.stalled(ctx.vm.metadata.generation, reason, message));
+    await this.d.events.record(ctx.vm, "Warning", reason, message);
+    return { kind: "stalled", message };
+  }
+
+  private async progress(ctx: RunContext, run: Run, reason: Reason, message: string): Promise<void> {
+    await this.writeStatus(ctx, vmStatus.progressing(ctx.vm.metadata.generation, run, reason, message));
+  }
+
+  private async writeStatus(ctx: RunContext, change: vmStatus.StatusChange): Promise<void> {
+    await this.d.status.update(ctx.vm.metadata.namespace, ctx.vm.metadata.name, change, ctx.vm.metadata.uid);
+  }
+}
+
+function planCounts(plan: PlanResult) {
+  return { addCount: plan.changes.add, changeCount: plan.changes.change, destroyCount: plan.changes.remove };
+}
+
+function summary(changes: vmStatus.PlanCounts): string {
+  return `${changes.add} to add, ${changes.change} to change, ${changes.remove} to destroy`;
+}
