@@ -4,10 +4,12 @@ import { Worker } from "bullmq";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { PROXMOX_CONNECTION, PROXMOX_VM } from "./api/group.js";
-import type { ProxmoxVMStatus } from "./api/status.js";
+import type { ProxmoxConnectionStatus, ProxmoxVMStatus } from "./api/status.js";
 import type { Env } from "./config/env.js";
 import { ConnectionResolver } from "./vm/connection-resolver.js";
+import { ConnectionReconciler } from "./controller/connection-reconciler.js";
 import { Controller } from "./controller/controller.js";
+import { RunGate } from "./controller/run-gate.js";
 import { StackHasher } from "./vm/stack-hasher.js";
 import { VmReconciler } from "./controller/vm-reconciler.js";
 import { EventPublisher } from "./events/publisher.js";
@@ -134,6 +136,14 @@ export class App {
     }
 
     if (this.o.roles.includes("controller")) {
+      const connectionReconciler = new ConnectionReconciler({
+        connections: connectionsApi,
+        status: new StatusWriter<ProxmoxConnectionStatus, ProxmoxConnectionObject>(connectionsApi),
+        resolver: connections,
+        events,
+        logger: logger.child({ role: "controller" }),
+        readyIntervalMs: env.PTM_CONNECTION_CHECK_INTERVAL,
+      });
       const reconciler = new VmReconciler({
         vms,
         status,
@@ -141,6 +151,7 @@ export class App {
         connections,
         queue: runQueue,
         hasher,
+        gate: new RunGate(connectionReconciler, connections),
         logger: logger.child({ role: "controller" }),
         driftIntervalMs: env.PTM_DRIFT_INTERVAL,
       });
@@ -151,6 +162,7 @@ export class App {
         vms,
         connections: connectionsApi,
         reconciler,
+        connectionReconciler,
         queueEvents,
         logger: logger.child({ role: "controller" }),
         ...(env.PTM_NAMESPACE ? { namespace: env.PTM_NAMESPACE } : {}),

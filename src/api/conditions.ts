@@ -27,6 +27,22 @@ export const Reason = {
   Suspended: "Suspended",
   UpToDate: "UpToDate",
   DriftDetected: "DriftDetected",
+  // Connections (ProxmoxConnection Ready) and VMs waiting on them.
+  Connected: "Connected",
+  Checking: "Checking",
+  AuthenticationFailed: "AuthenticationFailed",
+  PermissionDenied: "PermissionDenied",
+  Unreachable: "Unreachable",
+  TLSError: "TLSError",
+  ConnectionNotReady: "ConnectionNotReady",
+  // Preflight: what the spec names is not on Proxmox.
+  NodeNotFound: "NodeNotFound",
+  NodeOffline: "NodeOffline",
+  CloneSourceNotFound: "CloneSourceNotFound",
+  StorageNotFound: "StorageNotFound",
+  BridgeNotFound: "BridgeNotFound",
+  /** The plan would destroy or replace the VM and spec.allowReplacement is not set. */
+  ReplacementRequired: "ReplacementRequired",
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

@@ -105,6 +105,8 @@ export function proxmoxVMCrd(): object {
 export function proxmoxConnectionCrd(): object {
   return crd(PROXMOX_CONNECTION, openApiSchema(ProxmoxConnectionSpecSchema, ProxmoxConnectionStatusSchema, true), [
     { name: "Endpoint", type: "string", jsonPath: ".spec.endpoint" },
+    { name: "Version", type: "string", jsonPath: ".status.version" },
+    { name: "Nodes", type: "integer", jsonPath: ".status.nodeCount" },
     { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
     { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
   ]);

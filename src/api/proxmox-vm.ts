@@ -225,6 +225,12 @@ export const ProxmoxVMSpecSchema = z
     poolId: z.string().min(1).max(64).optional(),
 
     deletionPolicy: z.enum(["Delete", "Orphan"]).default("Delete").describe("Delete the VM with the resource, or keep it (Orphan)."),
+    allowReplacement: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Let a change that Proxmox can only make by destroying and re-creating the VM (its disks included) go ahead. Default false: such a plan is refused and the VM is Stalled with reason ReplacementRequired, naming the attributes that force it.",
+      ),
     approval: z.enum(["Auto", "Manual"]).default("Auto").describe("Manual: plans wait for approval before they apply."),
     driftDetection: DriftDetectionSchema.optional(),
     suspend: z.boolean().default(false).describe("Stop reconciling this VM until set back to false."),

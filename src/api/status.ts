@@ -48,8 +48,41 @@ export const ProxmoxVMStatusSchema = z.object({
 });
 export type ProxmoxVMStatus = z.infer<typeof ProxmoxVMStatusSchema>;
 
+const atomic = { "x-kubernetes-list-type": "atomic" } as const;
+
+/** What VMs on this connection can use, as the last check found it (compact: names and numbers). */
+export const ConnectionInventorySchema = z.object({
+  nodes: z
+    .array(z.object({ name: z.string(), online: z.boolean(), cpus: z.int().optional(), memoryMiB: z.int().optional() }))
+    .meta(atomic),
+  storages: z
+    .array(
+      z.object({
+        node: z.string(),
+        id: z.string(),
+        type: z.string(),
+        content: z.array(z.string()).meta(atomic),
+        availableMiB: z.int().optional(),
+        active: z.boolean(),
+      }),
+    )
+    .meta(atomic),
+  bridges: z.array(z.object({ node: z.string(), name: z.string() })).meta(atomic),
+  templates: z.array(z.object({ vmid: z.int(), name: z.string(), node: z.string() })).meta(atomic),
+});
+export type ConnectionInventory = z.infer<typeof ConnectionInventorySchema>;
+
 export const ProxmoxConnectionStatusSchema = z.object({
   observedGeneration: z.int().min(0).optional(),
   conditions,
+  version: z.string().optional().describe("Proxmox VE version the endpoint reports."),
+  tokenId: z.string().optional().describe("The API token the connection authenticates with (user@realm!tokenid; never the secret)."),
+  nodeCount: z.int().min(0).optional(),
+  lastCheckTime: z.string().meta({ format: "date-time" }).optional(),
+  inventory: ConnectionInventorySchema.optional(),
+  missingPrivileges: z
+    .record(z.string(), z.array(z.string()).meta({ "x-kubernetes-list-type": "atomic" }))
+    .optional()
+    .describe("ACL path → privileges the token lacks there (templates, datastores, bridges it cannot use)."),
 });
 export type ProxmoxConnectionStatus = z.infer<typeof ProxmoxConnectionStatusSchema>;

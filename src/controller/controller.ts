@@ -5,6 +5,7 @@ import { API_GROUP, API_VERSION, APPROVE_ANNOTATION, PROXMOX_CONNECTION, PROXMOX
 import type { CustomObjects } from "../kube/custom-objects.js";
 import { ResilientInformer } from "../kube/resilient-informer.js";
 import { keyOf, type ProxmoxConnectionObject, type ProxmoxVMObject } from "../kube/types.js";
+import type { ConnectionReconciler } from "./connection-reconciler.js";
 import type { VmReconciler } from "./vm-reconciler.js";
 import { WorkQueue } from "./work-queue.js";
 
@@ -13,6 +14,8 @@ export interface ControllerOptions {
   vms: CustomObjects<ProxmoxVMObject>;
   connections: CustomObjects<ProxmoxConnectionObject>;
   reconciler: VmReconciler;
+  /** Checks connections' health and inventory; VMs wait on it. */
+  connectionReconciler: ConnectionReconciler;
   queueEvents: QueueEvents;
   logger: Logger;
   namespace?: string;
@@ -33,7 +36,9 @@ export class Controller {
   private readonly vmInformer: ResilientInformer<ProxmoxVMObject>;
   private readonly connectionInformer: ResilientInformer<ProxmoxConnectionObject>;
   private readonly queue: WorkQueue;
+  private readonly connectionQueue: WorkQueue;
   private readonly seen = new Map<string, string>();
+  private readonly seenConnections = new Map<string, { generation: string; health: string }>();
   private readonly keysByUid = new Map<string, string>();
 
   constructor(private readonly o: ControllerOptions) {
@@ -53,6 +58,11 @@ export class Controller {
       },
       onError: (key, error) => o.logger.warn({ err: error, vm: key }, "reconcile failed; retrying with backoff"),
     });
+    this.connectionQueue = new WorkQueue({
+      concurrency: 2,
+      process: (key) => o.connectionReconciler.reconcile(key),
+      onError: (key, error) => o.logger.warn({ err: error, connection: key }, "connection check failed; retrying with backoff"),
+    });
     this.vmInformer = new ResilientInformer<ProxmoxVMObject>({
       kubeConfig: o.kubeConfig,
       path: `${base}/${PROXMOX_VM.plural}`,
@@ -66,9 +76,7 @@ export class Controller {
       kubeConfig: o.kubeConfig,
       path: `${base}/${PROXMOX_CONNECTION.plural}`,
       list: () => o.connections.list(o.namespace),
-      onChange: (connection, kind) => {
-        if (kind !== "resync") this.enqueueVmsOf(connection);
-      },
+      onChange: (connection, kind) => this.onConnectionChange(connection, kind),
       resyncIntervalMs: o.resyncIntervalMs,
       logger: o.logger,
       name: PROXMOX_CONNECTION.plural,
@@ -90,7 +98,7 @@ export class Controller {
 
   async stop(): Promise<void> {
     await Promise.all([this.vmInformer.stop(), this.connectionInformer.stop()]);
-    await this.queue.shutdown();
+    await Promise.all([this.queue.shutdown(), this.connectionQueue.shutdown()]);
   }
 
   private onVmChange(vm: ProxmoxVMObject, kind: "add" | "update" | "delete" | "resync"): void {
@@ -116,6 +124,32 @@ export class Controller {
   private enqueueUid(uid: string): void {
     const key = this.keysByUid.get(uid);
     if (key) this.queue.add(key);
+  }
+
+  /**
+   * A spec change (or a new connection) is checked at once; a change of what the check found
+   * (Ready, its reason, the inventory) wakes the connection's VMs. The check's own timestamp
+   * changes every few minutes and wakes nothing.
+   */
+  private onConnectionChange(connection: ProxmoxConnectionObject, kind: "add" | "update" | "delete" | "resync"): void {
+    const key = keyOf(connection);
+    if (kind === "delete") {
+      this.seenConnections.delete(key);
+      this.enqueueVmsOf(connection);
+      return;
+    }
+    const generation = String(connection.metadata.generation);
+    const ready = connection.status?.conditions?.find((c) => c.type === "Ready");
+    const health = JSON.stringify([ready?.status, ready?.reason, ready?.message, ready?.observedGeneration, connection.status?.inventory, connection.status?.missingPrivileges]);
+    const seen = this.seenConnections.get(key);
+    this.seenConnections.set(key, { generation, health });
+    if (!seen || seen.generation !== generation) this.connectionQueue.add(key);
+    if (!seen || seen.generation !== generation || seen.health !== health) this.enqueueVmsOf(connection);
+  }
+
+  /** A VM asks for its connection to be checked again (a run met an auth or network failure). */
+  recheckConnection(namespace: string, name: string): void {
+    this.connectionQueue.add(`${namespace}/${name}`);
   }
 
   private enqueueVmsOf(connection: ProxmoxConnectionObject): void {

@@ -12,8 +12,9 @@ import { addFinalizer, hasFinalizer, removeFinalizer } from "../kube/finalizers.
 import type { StatusWriter } from "../kube/status-writer.js";
 import { parseKey, type ProxmoxVMObject } from "../kube/types.js";
 import type { RunQueue, RunReason } from "../queue/run-queue.js";
-import { ConnectionProblem, type ConnectionResolver } from "../vm/connection-resolver.js";
+import { ConnectionProblem, type ConnectionResolver, type ResolvedConnection } from "../vm/connection-resolver.js";
 import { jittered } from "./jitter.js";
+import { CONNECTION_FAILURES, type RunGate } from "./run-gate.js";
 import type { WorkResult } from "./work-queue.js";
 import { describeSpecIssues } from "../vm/spec-issues.js";
 import type { StackHasher } from "../vm/stack-hasher.js";
@@ -33,6 +34,8 @@ export interface VmReconcilerDeps {
   waitRequeueMs?: number;
   /** Minimum pause after a failed run before the controller queues another. */
   failureBackoffMs?: number;
+  /** Connection readiness and preflight, checked before a run is queued. */
+  gate: RunGate;
 }
 
 /**
@@ -60,36 +63,37 @@ export class VmReconciler {
     if (!parsed.success) return this.markStalled(vm, Reason.InvalidSpec, describeSpecIssues(parsed.error));
     const spec = parsed.data;
 
-    let endpoint: string;
+    let connection: ResolvedConnection;
     try {
-      endpoint = (await this.d.connections.resolve(namespace, spec.connectionRef.name)).spec.endpoint;
+      connection = await this.d.connections.resolve(namespace, spec.connectionRef.name);
     } catch (error) {
-      if (error instanceof ConnectionProblem) return this.markWaiting(vm, error);
+      if (error instanceof ConnectionProblem) return this.markWaiting(vm, error.reason, error.message);
       throw error;
     }
 
-    const hashed = this.d.hasher.hash(vm, spec, endpoint);
+    const hashed = this.d.hasher.hash(vm, spec, connection.spec.endpoint);
     if (!hashed.ok) return this.markStalled(vm, Reason.InvalidSpec, hashed.message);
 
     const status = vm.status ?? {};
     const generation = vm.metadata.generation ?? 0;
-    if (isUpToDate(vm, hashed.hash)) return this.scheduleDriftCheck(vm, spec);
+    if (isUpToDate(vm, hashed.hash)) return this.scheduleDriftCheck(vm, spec, connection);
     if (appliedAtEarlierGeneration(vm, hashed.hash)) {
       // A new generation that synthesizes to the same stack (e.g. only operator settings
       // changed): nothing for Terraform to do, the status now describes this generation.
       await this.writeStatus(vm, vmStatus.observed(generation));
-      return this.scheduleDriftCheck(vm, spec);
+      return this.scheduleDriftCheck(vm, spec, connection);
     }
 
     const synced = findCondition(status.conditions, ConditionType.Synced);
     if (spec.managementPolicy === "ObserveOnly" && synced?.status === "False" && synced.reason === Reason.DriftDetected && synced.observedGeneration === generation) {
       // Observed and reported; an observe-only VM is never changed, so look again at the next drift check.
-      return this.scheduleDriftCheck(vm, spec);
+      return this.scheduleDriftCheck(vm, spec, connection);
     }
 
     const stalled = findCondition(status.conditions, ConditionType.Stalled);
-    if (stalled?.status === "True" && stalled.observedGeneration === generation && status.lastRun?.result === "failed") {
+    if (stalled?.status === "True" && stalled.observedGeneration === generation && status.lastRun?.result === "failed" && !CONNECTION_FAILURES.has(stalled.reason)) {
       // A run for this generation failed in a way retrying cannot fix: wait for a spec change.
+      // (A failure of the connection itself is retried once a new check finds it Ready.)
       return;
     }
     if (spec.approval === "Manual" && status.pendingApproval?.hash === hashed.hash && approvedHash(vm) !== hashed.hash) {
@@ -99,6 +103,10 @@ export class VmReconciler {
     const sinceFailure = status.lastRun?.result === "failed" && status.lastRun.finishedAt ? Date.now() - Date.parse(status.lastRun.finishedAt) : Infinity;
     const backoff = this.d.failureBackoffMs ?? 60_000;
     if (sinceFailure < backoff) return { requeueAfterMs: backoff - sinceFailure };
+
+    const gate = await this.d.gate.check(vm, spec, connection);
+    if (gate.kind === "wait") return this.markWaiting(vm, gate.reason, gate.message, gate.requeueAfterMs);
+    if (gate.kind === "closed") return this.markPreflightFailed(vm, gate.reason, gate.message);
 
     await this.queueRun(vm, approvedHash(vm) === hashed.hash ? "approved" : status.vmId ? "update" : "create");
     return;
@@ -138,11 +146,14 @@ export class VmReconciler {
     await this.writeStatus(vm, vmStatus.queued(vm.metadata.generation, reason));
   }
 
-  private async scheduleDriftCheck(vm: ProxmoxVMObject, spec: ProxmoxVMSpec): Promise<WorkResult> {
+  private async scheduleDriftCheck(vm: ProxmoxVMObject, spec: ProxmoxVMSpec, connection: ResolvedConnection): Promise<WorkResult> {
     const interval = spec.driftDetection?.interval ? Math.max(parseDuration(spec.driftDetection.interval), 60_000) : this.d.driftIntervalMs;
     const last = vm.status?.lastRun?.finishedAt ? Date.parse(vm.status.lastRun.finishedAt) : 0;
     const due = last + interval - Date.now();
     if (due > 0) return { requeueAfterMs: jittered(due) };
+    // A drift check waits quietly while the connection or node is unavailable: the VM stays as
+    // Ready as it was (a plan against an offline node would only fail).
+    if ((await this.d.gate.check(vm, spec, connection)).kind !== "open") return { requeueAfterMs: jittered(this.d.waitRequeueMs ?? 30_000) };
     await this.queueRun(vm, "drift");
     return { requeueAfterMs: jittered(interval) };
   }
@@ -156,12 +167,22 @@ export class VmReconciler {
     await this.d.events.record(vm, "Warning", reason, message);
   }
 
-  private async markWaiting(vm: ProxmoxVMObject, problem: ConnectionProblem): Promise<WorkResult> {
+  private async markWaiting(vm: ProxmoxVMObject, reason: Reason, message: string, requeueAfterMs?: number): Promise<WorkResult> {
     const before = findCondition(vm.status?.conditions, ConditionType.Ready);
-    await this.writeStatus(vm, vmStatus.waiting(vm.metadata.generation, problem.reason, problem.message));
-    if (before?.reason !== problem.reason) await this.d.events.record(vm, "Warning", problem.reason, problem.message);
-    // The connection informer wakes this VM when the connection appears; this is the safety net.
-    return { requeueAfterMs: this.d.waitRequeueMs ?? 30_000 };
+    await this.writeStatus(vm, vmStatus.waiting(vm.metadata.generation, reason, message));
+    if (before?.reason !== reason) await this.d.events.record(vm, "Warning", reason, message);
+    // The connection informer wakes this VM when the connection changes; this is the safety net.
+    return { requeueAfterMs: requeueAfterMs ?? this.d.waitRequeueMs ?? 30_000 };
+  }
+
+  /** Preflight found what no retry fixes; the VM is looked at again when its spec or the inventory changes. */
+  private async markPreflightFailed(vm: ProxmoxVMObject, reason: Reason, message: string): Promise<WorkResult> {
+    const before = findCondition(vm.status?.conditions, ConditionType.Stalled);
+    await this.writeStatus(vm, vmStatus.stalled(vm.metadata.generation, reason, message));
+    if (before?.status !== "True" || before.reason !== reason || before.message !== message) await this.d.events.record(vm, "Warning", reason, message);
+    // A change of the inventory (a template made, a bridge added) wakes the VM through its
+    // connection; this look again (which refreshes a stale inventory) is the safety net.
+    return { requeueAfterMs: jittered(this.d.waitRequeueMs ?? 30_000) };
   }
 
   private async writeStatus(vm: ProxmoxVMObject, change: vmStatus.StatusChange): Promise<void> {

@@ -1,3 +1,6 @@
+import { APPROVE_ANNOTATION } from "../api/group.js";
+import type { RunContext } from "./run-context.js";
+
 /**
  * What a run does once its plan is known. Pure: every input is a fact the run already has, so
  * each combination is a unit test (plan-decision.test.ts).
@@ -32,4 +35,18 @@ export function decideAfterPlan(f: PlanFacts): PlanDecision {
   if (f.managementPolicy === "ObserveOnly" || (f.runReason === "drift" && f.driftMode === "Report")) return "report-drift";
   if (f.approval === "Manual" && f.approvedHash !== f.stackHash) return "await-approval";
   return "apply";
+}
+
+/** The facts of one run's plan. */
+export function planFactsOf(ctx: RunContext, hasChanges: boolean, stackHash: string): PlanFacts {
+  return {
+    hasChanges,
+    deleting: ctx.action !== "apply",
+    managementPolicy: ctx.spec.managementPolicy,
+    driftMode: ctx.spec.driftDetection?.mode,
+    runReason: ctx.job.data.reason,
+    approval: ctx.spec.approval,
+    approvedHash: ctx.vm.metadata.annotations?.[APPROVE_ANNOTATION],
+    stackHash,
+  };
 }

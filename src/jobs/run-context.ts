@@ -33,7 +33,7 @@ export type RunResult =
   | { kind: "done"; outcome: RunJobOutcome; runId?: string }
   /** Retrying cannot help; status already says why. */
   | { kind: "stalled"; message: string }
-  /** The run failed; status and the run record say so. Permanent failures are not retried. */
-  | { kind: "failed"; error: unknown; permanent: boolean; message: string };
+  /** The run failed; status and the run record say so. `retry`: the queue tries it again. */
+  | { kind: "failed"; error: unknown; retry: boolean; message: string };
 
 export type RunJobOutcome = "applied" | "no_changes" | "destroyed" | "forgotten" | "planned" | "skipped";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Reason } from "../api/conditions.js";
-import { STORAGE_FULL_HINT } from "../terraform/classify-error.js";
+import { describeFailure, STORAGE_FULL_HINT } from "../terraform/classify-error.js";
 import { TerraformError } from "../terraform/terraform-error.js";
 import { classifyRunFailure } from "./run-failure.js";
 
@@ -63,5 +63,29 @@ describe("classifyRunFailure", () => {
     expect(withHint.detail).toContain("POST /api/v1/namespaces/ns/vms/web/reconcile");
     const plain = at(tofuError("permanent", "Unsupported argument", 'An argument named "bogus" is not expected here.'));
     expect(plain.detail).toBe(`${plain.message} — fix the spec; retrying cannot help`);
+  });
+
+  it("does not retry a refused token, and says the connection is re-checked (not Stalled: the spec is not at fault)", () => {
+    const failure = at(new Error("GET /api2/json/cluster/nextid: 401 authentication failure"));
+    expect(failure).toMatchObject({ reason: Reason.AuthenticationFailed, permanent: false, lastAttempt: true, retry: false });
+    expect(failure.detail).toContain("fix the token Secret of the ProxmoxConnection");
+    expect(at(tofuError("permanent", "error creating VM", "received an HTTP 403 response - Reason: Permission check failed (/vms/9000, VM.Clone)", { problem: "permission-denied" }))).toMatchObject({
+      reason: Reason.PermissionDenied,
+      permanent: false,
+      retry: false,
+    });
+  });
+
+  it.each([
+    ["a missing template", "error cloning VM: received an HTTP 500 response - Reason: Configuration file 'nodes/pve1/qemu-server/9999.conf' does not exist", Reason.CloneSourceNotFound],
+    ["an unknown node", "received an HTTP 500 response - Reason: hostname lookup 'pve9' failed - failed to get address info for: pve9: Name or service not known", Reason.NodeNotFound],
+    ["a missing storage", "received an HTTP 500 response - Reason: storage 'nvme' does not exist", Reason.StorageNotFound],
+    ["a missing bridge", "task failed: TASK ERROR: bridge 'vmbr9' does not exist", Reason.BridgeNotFound],
+  ])("names %s as a configuration problem, before the 5xx row can call it transient", (_name, text, reason) => {
+    const kind = describeFailure({ texts: [text] });
+    expect(kind.kind).toBe("permanent");
+    expect(kind.hint).toBeDefined();
+    const error = tofuError("permanent", "error", text, { problem: kind.problem! });
+    expect(at(error)).toMatchObject({ reason, permanent: true, retry: false });
   });
 });

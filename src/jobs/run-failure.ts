@@ -18,11 +18,20 @@ export interface RunFailure extends FailedRunStatus {
   message: string;
   /** transient, permanent, lock, timeout, aborted, or error (not a tofu failure). */
   kind: string;
+  /** Whether the queue should try this job again (with backoff). */
+  retry: boolean;
 }
 
 const REASON_OF_PROBLEM: Record<FailureProblem, Reason> = {
   "storage-full": Reason.InsufficientStorage,
   "lock-timeout": Reason.LockTimeout,
+  "replacement-required": Reason.ReplacementRequired,
+  authentication: Reason.AuthenticationFailed,
+  "permission-denied": Reason.PermissionDenied,
+  "vm-not-found": Reason.CloneSourceNotFound,
+  "node-not-found": Reason.NodeNotFound,
+  "storage-not-found": Reason.StorageNotFound,
+  "bridge-not-found": Reason.BridgeNotFound,
 };
 
 /**
@@ -34,15 +43,21 @@ export function classifyRunFailure({ error, attempt, maxAttempts, namespace, nam
   const te = error instanceof TerraformError ? error : undefined;
   const message = te?.message ?? (error instanceof Error ? error.message : String(error));
   const problem = te ? te.problem : describeFailure({ texts: [message] }).problem;
-  const permanent = te?.kind === "permanent";
-  const lastAttempt = permanent || attempt >= maxAttempts;
+  // The token, not the spec, is at fault: no retries and no Stalled; the controller re-checks the
+  // connection and queues a run once it passes.
+  const waitsOnConnection = problem === "authentication" || problem === "permission-denied";
+  const permanent = te?.kind === "permanent" && !waitsOnConnection;
+  const lastAttempt = permanent || waitsOnConnection || attempt >= maxAttempts;
   const reason = problem ? REASON_OF_PROBLEM[problem] : Reason.ApplyFailed;
-  const detail = permanent
+  const hint = te?.hint ?? (problem ? describeFailure({ texts: [message] }).hint : undefined);
+  const detail = waitsOnConnection
+    ? `${message} — ${hint}; the operator checks the ProxmoxConnection again and runs once it passes`
+    : permanent
     ? te?.hint
       ? `${message} — ${te.hint}. Retrying cannot help: change the spec, or once it is fixed elsewhere ask for a run (sidecar: POST /api/v1/namespaces/${namespace}/vms/${name}/reconcile)`
       : `${message} — fix the spec; retrying cannot help`
     : lastAttempt
       ? `${message} — gave up after ${attempt} attempts; the controller tries again later`
       : `${message} — attempt ${attempt} of ${maxAttempts}, retrying with backoff`;
-  return { reason, detail, permanent, lastAttempt, message, kind: te?.kind ?? "error" };
+  return { reason, detail, permanent, lastAttempt, message, kind: te?.kind ?? "error", retry: !lastAttempt };
 }

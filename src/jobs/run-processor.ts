@@ -105,6 +105,6 @@ function toJobResult(result: RunResult): RunJobResult {
     case "stalled":
       throw new UnrecoverableError(result.message);
     case "failed":
-      throw result.permanent ? new UnrecoverableError(result.message) : result.error;
+      throw result.retry ? result.error : new UnrecoverableError(result.message);
   }
 }

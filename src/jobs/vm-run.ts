@@ -17,7 +17,7 @@ import type { StackHasher } from "../vm/stack-hasher.js";
 import * as vmStatus from "../vm/status.js";
 import { withAdoption } from "./adoption.js";
 import { releaseDeletedVm } from "./deletion.js";
-import { decideAfterPlan } from "./plan-decision.js";
+import { decideAfterPlan, planFactsOf } from "./plan-decision.js";
 import type { RunContext, RunResult } from "./run-context.js";
 import { classifyRunFailure } from "./run-failure.js";
 import { RunRecord, type RunRecordDeps } from "./run-record.js";
@@ -54,12 +54,21 @@ export class VmRun {
     const { job } = admitted;
     if (job.attempt === 1) this.d.metrics?.observeQueueWait((Date.now() - job.queuedAt) / 1000);
 
-    const target = await this.pinVmId(admitted);
-    if ("kind" in target) return target;
+    let target: Target | RunResult;
+    let configJson: string;
+    let stack: SynthesisResult | { kind: "invalid"; message: string };
+    try {
+      target = await this.pinVmId(admitted);
+      if ("kind" in target) return target;
+      stack = this.synthesize(target);
+      if ("kind" in stack) return await this.stall(target.ctx, Reason.InvalidSpec, stack.message);
+      configJson = await this.adopt(target, stack);
+    } catch (error) {
+      // Before tofu and before a run record (Proxmox refused the token, cannot be reached, ...):
+      // status and Events say so, so nothing is left at "waiting for a worker".
+      return this.failBeforeRun(admitted, error);
+    }
     const { ctx } = target;
-    const stack = this.synthesize(target);
-    if ("kind" in stack) return this.stall(ctx, Reason.InvalidSpec, stack.message);
-    const configJson = await this.adopt(target, stack);
 
     const record = await this.startRecord(ctx, stack.hash);
     try {
@@ -67,7 +76,7 @@ export class VmRun {
       await tofu.init();
       if (ctx.action === "forget") return await this.forget(ctx, record, tofu, target.vmId);
       const plan = await tofu.plan(ctx.action === "destroy");
-      switch (decideAfterPlan(this.planFacts(ctx, plan, stack.hash))) {
+      switch (decideAfterPlan(planFactsOf(ctx, plan.hasChanges, stack.hash))) {
         case "report-drift":
           return await this.reportDrift(ctx, record, plan);
         case "await-approval":
@@ -81,7 +90,7 @@ export class VmRun {
         }
       }
     } catch (error) {
-      return this.fail(ctx, record, error);
+      return this.fail(ctx, record, error, target.vmId);
     }
   }
 
@@ -165,19 +174,6 @@ export class VmRun {
     return variables;
   }
 
-  private planFacts(ctx: RunContext, plan: PlanResult, stackHash: string) {
-    return {
-      hasChanges: plan.hasChanges,
-      deleting: ctx.action !== "apply",
-      managementPolicy: ctx.spec.managementPolicy,
-      driftMode: ctx.spec.driftDetection?.mode,
-      runReason: ctx.job.data.reason,
-      approval: ctx.spec.approval,
-      approvedHash: ctx.vm.metadata.annotations?.[APPROVE_ANNOTATION],
-      stackHash,
-    };
-  }
-
   private async forget(ctx: RunContext, record: RunRecord, tofu: TofuSession, vmId: number | undefined): Promise<RunResult> {
     await tofu.forgetVm();
     const finished = await record.finish({ status: "succeeded" }, "the VM is no longer managed (deletionPolicy: Orphan); it was kept on Proxmox");
@@ -240,14 +236,28 @@ export class VmRun {
     return { kind: "done", outcome: applied ? "applied" : "no_changes", runId: finished.id };
   }
 
-  private async fail(ctx: RunContext, record: RunRecord, error: unknown): Promise<RunResult> {
+  private async fail(ctx: RunContext, record: RunRecord, error: unknown, vmId: number | undefined): Promise<RunResult> {
     const { vm, job } = ctx;
     const failure = classifyRunFailure({ error, attempt: job.attempt, maxAttempts: job.maxAttempts, namespace: vm.metadata.namespace, name: vm.metadata.name });
+    if (failure.permanent && ctx.action === "apply" && vmId !== undefined && vm.status?.vmId !== undefined) {
+      // Nothing is rolled back: what Proxmox made stays, and a spec fix applies to it in place.
+      failure.detail += `. Nothing was rolled back: VM ${vmId}, if it was made on ${ctx.spec.nodeName}, is left as it is and the next spec change applies to it in place`;
+    }
     const finished = await record.finishFailed(failure.message, failure.kind);
     ctx.log.warn({ runId: finished.id, kind: failure.kind, permanent: failure.permanent, lastAttempt: failure.lastAttempt }, "run failed");
     await this.writeStatus(ctx, vmStatus.runFailed(vm.metadata.generation, finished, failure));
     await this.d.events.record(vm, "Warning", failure.reason, failure.detail);
-    return { kind: "failed", error, permanent: failure.permanent, message: failure.message };
+    return { kind: "failed", error, retry: failure.retry, message: failure.message };
+  }
+
+  private async failBeforeRun(ctx: RunContext, error: unknown): Promise<RunResult> {
+    const { vm, job } = ctx;
+    const failure = classifyRunFailure({ error, attempt: job.attempt, maxAttempts: job.maxAttempts, namespace: vm.metadata.namespace, name: vm.metadata.name });
+    const detail = `before tofu started: ${failure.detail}`;
+    ctx.log.warn({ kind: failure.kind, permanent: failure.permanent, reason: failure.reason }, "run failed before tofu started");
+    await this.writeStatus(ctx, vmStatus.failedBeforeRun(vm.metadata.generation, { ...failure, detail }));
+    await this.d.events.record(vm, "Warning", failure.reason, detail);
+    return { kind: "failed", error, retry: failure.retry, message: failure.message };
   }
 
   private async finishDeletion(ctx: RunContext, vmId: number | undefined, run: Run, reason: string, message: string): Promise<void> {

@@ -9,6 +9,10 @@
  * |           | "already locked for workspace creation"                                   | backend creates another workspace: retry later   |
  * | permanent | Proxmox storage full: LVM "insufficient free space", "no space left on    | the datastore stays full until someone frees it  |
  * |           | storage", qemu-img "No space left on device", ZFS "out of space"          | or the spec names another one (hint attached)    |
+ * | permanent | "Instance cannot be destroyed" (lifecycle.prevent_destroy): the plan would | nothing changed; it needs the spec undone or the |
+ * |           | destroy or replace the VM (problem "replacement-required", hint attached)  | opt-in spec.allowReplacement                     |
+ * | permanent | Proxmox 401 "authentication failure", "Permission check failed (path, priv)" | the token, not time, must change (hint attached) |
+ * | permanent | missing config file (VM/template), unknown node, missing storage / bridge  | the spec names what Proxmox does not have         |
  * | transient | Proxmox "can't lock file" / "got timeout" (a busy node's config lock)     | clears by itself                                 |
  * |           | (lock rows carry the problem "lock-timeout": the condition reason LockTimeout) |                                          |
  * | transient | HTTP 5xx from the API (500, 502, 503, 504, "Internal Server Error", ...)  | server side, usually passing                     |
@@ -33,7 +37,16 @@
 
 export type FailureKind = "transient" | "permanent" | "lock";
 /** A failure the operator names on its own (a condition reason) rather than as a generic apply failure. */
-export type FailureProblem = "storage-full" | "lock-timeout";
+export type FailureProblem =
+  | "storage-full"
+  | "lock-timeout"
+  | "replacement-required"
+  | "authentication"
+  | "permission-denied"
+  | "vm-not-found"
+  | "node-not-found"
+  | "storage-not-found"
+  | "bridge-not-found";
 
 interface Rule {
   kind: FailureKind;
@@ -45,6 +58,9 @@ interface Rule {
 
 export const STORAGE_FULL_HINT =
   "the Proxmox datastore is full: free space on it, or point the spec at another datastore (disks[].datastoreId, clone.datastoreId, initialization.datastoreId) or ask for smaller disks";
+
+export const REPLACEMENT_REQUIRED_HINT =
+  "the change can only be made by destroying and re-creating the VM (its disks with it), so it was refused before anything changed: undo the change, or set spec.allowReplacement: true to let the VM be replaced";
 
 const RULES: Rule[] = [
   {
@@ -58,6 +74,52 @@ const RULES: Rule[] = [
     pattern: /insufficient free space|no space left on storage|qemu-img[^\n]*No space left on device|cannot create '[^'\n]+': out of space/i,
     hint: STORAGE_FULL_HINT,
     problem: "storage-full",
+  },
+
+  {
+    kind: "permanent",
+    pattern: /Instance cannot be destroyed|has lifecycle\.prevent_destroy set/i,
+    hint: REPLACEMENT_REQUIRED_HINT,
+    problem: "replacement-required",
+  },
+
+  // Configuration Proxmox reports (inside HTTP 500s or task logs, so before the 5xx row): retrying
+  // cannot help; the connection status lists what exists.
+  {
+    kind: "permanent",
+    pattern: /\b401\b[^\n]*(?:authentication failure|Unauthorized|No ticket|invalid token)|authentication failure|invalid PVE ticket/i,
+    hint: "Proxmox refused the API token: fix the token Secret of the ProxmoxConnection (runs resume once the connection check passes)",
+    problem: "authentication",
+  },
+  {
+    kind: "permanent",
+    pattern: /Permission check failed/i,
+    hint: "the API token lacks the privilege named there: grant it on that path (README: \"Connecting your Proxmox\")",
+    problem: "permission-denied",
+  },
+  {
+    kind: "permanent",
+    pattern: /Configuration file '[^'\n]*qemu-server\/\d+\.conf' does not exist/i,
+    hint: "no VM or template with that id on that node: check spec.clone.vmId and spec.clone.nodeName (the ProxmoxConnection's status lists the templates)",
+    problem: "vm-not-found",
+  },
+  {
+    kind: "permanent",
+    pattern: /hostname lookup '[^'\n]+' failed|no such cluster node/i,
+    hint: "that node is not in the cluster: check spec.nodeName and spec.clone.nodeName (the ProxmoxConnection's status lists the nodes)",
+    problem: "node-not-found",
+  },
+  {
+    kind: "permanent",
+    pattern: /storage '[^'\n]+' does not exist/i,
+    hint: "no such datastore on that node: check disks[].datastoreId, clone.datastoreId and initialization.datastoreId (the ProxmoxConnection's status lists the datastores)",
+    problem: "storage-not-found",
+  },
+  {
+    kind: "permanent",
+    pattern: /bridge '[^'\n]+' does not exist/i,
+    hint: "no such bridge on that node: check networkDevices[].bridge (the ProxmoxConnection's status lists the bridges)",
+    problem: "bridge-not-found",
   },
 
   { kind: "transient", pattern: /can't lock file|got timeout/i, problem: "lock-timeout" },

@@ -5,6 +5,7 @@ import { ProxmoxConnectionSpecSchema, type ProxmoxConnectionSpec } from "../api/
 import { isForbidden, isNotFound } from "../kube/api-error.js";
 import { CustomObjects } from "../kube/custom-objects.js";
 import type { ProxmoxConnectionObject } from "../kube/types.js";
+import type { ProxmoxConnectionStatus } from "../api/status.js";
 import type { Env } from "../config/env.js";
 import type { Redactor } from "../terraform/redact.js";
 import { EndpointPolicy, type EndpointPolicyOptions } from "./endpoint-policy.js";
@@ -18,6 +19,9 @@ export interface ResolvedConnection {
   /** `user@realm!tokenid=secret`, the form PROXMOX_VE_API_TOKEN takes. */
   apiToken: string;
   caBundle?: string;
+  generation: number;
+  /** The connection check's last findings (health, inventory), when it has run. */
+  status?: ProxmoxConnectionStatus;
 }
 
 /** Why a VM cannot use its connection yet: each is a condition reason as it is. */
@@ -109,7 +113,15 @@ export class ConnectionResolver {
     const caBundle = spec.caBundleSecretRef
       ? await this.readSecretKey(namespace, spec.caBundleSecretRef.name, spec.caBundleSecretRef.key, `ProxmoxConnection ${connectionName}`)
       : undefined;
-    return { name: connectionName, uid: connection.metadata.uid, spec, apiToken, ...(caBundle ? { caBundle } : {}) };
+    return {
+      name: connectionName,
+      uid: connection.metadata.uid,
+      generation: connection.metadata.generation ?? 0,
+      spec,
+      apiToken,
+      ...(caBundle ? { caBundle } : {}),
+      ...(connection.status ? { status: connection.status } : {}),
+    };
   }
 
   /**

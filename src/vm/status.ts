@@ -247,3 +247,14 @@ export function runFailed(generation: number | undefined, run: Run, failure: Fai
     return { ...s, state: lastAttempt ? "Failed" : s.state, lastRun: lastRunOf(run), conditions };
   };
 }
+
+/** A run failed before tofu started (no run record): Ready says why; it retries unless it cannot help. */
+export function failedBeforeRun(generation: number | undefined, failure: FailedRunStatus): StatusChange {
+  const { reason, detail, permanent, lastAttempt } = failure;
+  return (s) => {
+    let conditions = setCondition(s.conditions, { type: ConditionType.Ready, status: "False", reason, message: detail, observedGeneration: generation });
+    conditions = setCondition(conditions, { type: ConditionType.Reconciling, status: lastAttempt ? "False" : "True", reason, message: lastAttempt ? "" : "retrying", observedGeneration: generation });
+    conditions = setCondition(conditions, { type: ConditionType.Stalled, status: permanent ? "True" : "False", reason, message: permanent ? detail : "", observedGeneration: generation });
+    return { ...s, conditions };
+  };
+}

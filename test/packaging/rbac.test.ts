@@ -2,9 +2,10 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { kubectl, platformKubeConfig, uniqueName } from "../support/kube.js";
+import { deleteNamespace, kubectl, platformKubeConfig, uniqueName } from "../support/kube.js";
 import { proxmoxVm } from "../support/manifests.js";
 import { OperatorHarness, yamlOf } from "../support/operator-harness.js";
+import { guardOperatorHarness } from "../support/suite-hooks.js";
 import { platformEnv } from "../support/platform-env.js";
 import { renderChart } from "./chart-helpers.js";
 
@@ -41,11 +42,13 @@ function tokenKubeConfig(token: string): KubeConfig {
 
 describe("the chart's RBAC, with the operator running as its ServiceAccounts", () => {
   const h = new OperatorHarness({ roles: [] });
+  guardOperatorHarness(h);
   const release = uniqueName("rbac");
   const releaseNamespace = `${release}-system`;
   let objects: Manifest[] = [];
   let account: { controller: string; worker: string; sidecar: string };
   let leaderElection: Record<string, string>;
+  let controllerIdentity: string;
 
   /** kubectl auth can-i's answer ("yes"/"no"); it exits 1 for "no", so read stdout either way. */
   const canI = async (who: string, ...args: string[]): Promise<string> => {
@@ -84,10 +87,11 @@ describe("the chart's RBAC, with the operator running as its ServiceAccounts", (
     await kubectl(["apply", "-f", "-"], objects.map((o) => yamlOf(o)).join("\n"));
     const token = async (sa: string) => (await kubectl(["create", "token", sa, "-n", releaseNamespace, "--duration=1h"])).trim();
 
-    await h.startApp(["controller"], {
+    const controller = await h.startApp(["controller"], {
       identity: tokenKubeConfig(await token(account.controller)),
       env: leaderElection,
     });
+    controllerIdentity = controller.identity;
     await h.startApp(["worker"], { identity: tokenKubeConfig(await token(account.worker)) });
     await h.startApp(["sidecar"], {
       identity: tokenKubeConfig(await token(account.sidecar)),
@@ -100,7 +104,7 @@ describe("the chart's RBAC, with the operator running as its ServiceAccounts", (
     const clusterScoped = objects.filter((o) => o.kind.startsWith("Cluster"));
     for (const o of clusterScoped) await kubectl(["delete", o.kind.toLowerCase(), o.metadata.name, "--ignore-not-found"]).catch(() => undefined);
     // Roles the release made in the VM namespace go with that namespace (h.close()).
-    await kubectl(["delete", "namespace", releaseNamespace, "--wait=false"]).catch(() => undefined);
+    await deleteNamespace(releaseNamespace);
   });
 
   it("creates, serves and deletes a VM with only those identities", async () => {
@@ -111,7 +115,7 @@ describe("the chart's RBAC, with the operator running as its ServiceAccounts", (
     // The controller holds its Lease where the chart let it.
     expect(leaderElection).toMatchObject({ PTM_LEADER_ELECTION: "true", PTM_LEASE_NAMESPACE: releaseNamespace });
     const lease = JSON.parse(await kubectl(["get", "lease", leaderElection.PTM_LEASE_NAME!, "-n", releaseNamespace, "-o", "json"])) as { spec: { holderIdentity: string } };
-    expect(lease.spec.holderIdentity).toBeTruthy();
+    expect(lease.spec.holderIdentity).toBe(controllerIdentity);
     // Events were recorded as the operator.
     const events = JSON.parse(await kubectl(["get", "events", "-n", h.namespace, "--field-selector", "involvedObject.name=least-privilege", "-o", "json"])) as { items: unknown[] };
     expect(events.items.length).toBeGreaterThan(0);
@@ -159,6 +163,8 @@ describe("the chart's RBAC, with the operator running as its ServiceAccounts", (
       [account.sidecar, ["patch", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "no"],
       [account.sidecar, ["patch", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns, "--subresource=status"], "no"],
       [account.controller, ["update", "proxmoxconnections.proxmox.terraform-manager.dev", "-n", ns], "no"],
+      [account.controller, ["update", "proxmoxconnections.proxmox.terraform-manager.dev", "-n", ns, "--subresource=status"], "yes"],
+      [account.worker, ["update", "proxmoxconnections.proxmox.terraform-manager.dev", "-n", ns, "--subresource=status"], "no"],
       // Leases only in the release namespace; other kinds not at all.
       [account.controller, ["update", `leases.coordination.k8s.io/${leaderElection.PTM_LEASE_NAME}`, "-n", releaseNamespace], "yes"],
       [account.controller, ["update", "leases.coordination.k8s.io/another-lease", "-n", releaseNamespace], "no"],

@@ -3,7 +3,8 @@ What each role does with the API, verb by verb (checked against src/):
 - controller: informers list/watch ProxmoxVMs and ProxmoxConnections; the reconciler gets a VM,
   edits its finalizers with JSON patches (src/kube/finalizers.ts), replaces status through the
   status subresource (src/kube/status-writer.ts: get the VM, PUT .../status), gets connections,
-  and creates Events (src/kube/event-recorder.ts: core/v1 create, never patch).
+  and creates Events (src/kube/event-recorder.ts: core/v1 create, never patch); the connection
+  check (src/controller/connection-reconciler.ts) replaces connections' status the same way.
 - worker: gets the VM, removes the finalizer after destroy (JSON patch), replaces status, gets the
   connection, creates Events.
 - sidecar: its own ProxmoxVM informer (list/watch); answers from the cache, never writes.
@@ -19,6 +20,9 @@ Secrets (get only) and the leader Lease are granted separately (rbac-secrets.yam
 - apiGroups: ["proxmox.terraform-manager.dev"]
   resources: ["proxmoxconnections"]
   verbs: ["get", "list", "watch"]
+- apiGroups: ["proxmox.terraform-manager.dev"]
+  resources: ["proxmoxconnections/status"]
+  verbs: ["update"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]

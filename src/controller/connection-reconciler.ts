@@ -1,0 +1,174 @@
+import type { Logger } from "pino";
+import { ConditionType, Reason } from "../api/conditions.js";
+import type { ProxmoxConnectionStatus } from "../api/status.js";
+import { isNotFound } from "../kube/api-error.js";
+import { findCondition, setCondition } from "../kube/conditions.js";
+import type { CustomObjects } from "../kube/custom-objects.js";
+import type { EventRecorder } from "../kube/event-recorder.js";
+import type { StatusWriter } from "../kube/status-writer.js";
+import { parseKey, type ProxmoxConnectionObject } from "../kube/types.js";
+import { ProxmoxApiClient } from "../proxmox/api-client.js";
+import { checkConnection, connectionProblemOf, type ConnectionHealth } from "../proxmox/connection-check.js";
+import { ConnectionProblem, type ConnectionResolver } from "../vm/connection-resolver.js";
+import type { GuestInfo } from "../vm/preflight.js";
+import { jittered } from "./jitter.js";
+import type { WorkResult } from "./work-queue.js";
+
+export interface ConnectionReconcilerDeps {
+  connections: CustomObjects<ProxmoxConnectionObject>;
+  status: StatusWriter<ProxmoxConnectionStatus, ProxmoxConnectionObject>;
+  resolver: ConnectionResolver;
+  events: EventRecorder;
+  logger: Logger;
+  /** How often a Ready connection is checked again. */
+  readyIntervalMs?: number;
+  /** How often a connection that is not Ready is checked again (a fixed Secret is seen this soon). */
+  notReadyIntervalMs?: number;
+}
+
+interface Checked {
+  at: number;
+  generation: number;
+  guests: Map<number, GuestInfo>;
+}
+
+/**
+ * Checks each ProxmoxConnection (at start, on spec changes, every few minutes, sooner while it is
+ * not Ready, and when a VM asks): the version, the token's privileges, and the inventory VMs are
+ * preflighted against. Writes the connection's status and an Event on each Ready transition.
+ * Keeps the full guest list in memory only (it can be 10,000 entries: not status material).
+ */
+export class ConnectionReconciler {
+  private readonly checked = new Map<string, Checked>();
+  private readonly inFlight = new Map<string, Promise<void>>();
+
+  constructor(private readonly d: ConnectionReconcilerDeps) {}
+
+  async reconcile(key: string): Promise<WorkResult> {
+    await this.checkNow(key);
+    const { namespace, name } = parseKey(key);
+    const ready = await this.isReady(namespace, name);
+    if (ready === undefined) return;
+    return { requeueAfterMs: jittered(ready ? (this.d.readyIntervalMs ?? 300_000) : (this.d.notReadyIntervalMs ?? 15_000)) };
+  }
+
+  /** The guests the last check listed, by id; undefined before a check. */
+  guestsOf(key: string): ReadonlyMap<number, GuestInfo> | undefined {
+    return this.checked.get(key)?.guests;
+  }
+
+  /** When the connection was last checked (epoch ms), if it was. */
+  lastCheckOf(key: string): number | undefined {
+    return this.checked.get(key)?.at;
+  }
+
+  /**
+   * Checks now unless a check is under way (then waits for it) or one finished less than
+   * `maxAgeMs` ago: a preflight miss refreshes the inventory, a run's auth failure re-checks.
+   */
+  async refresh(key: string, maxAgeMs: number): Promise<void> {
+    const last = this.checked.get(key)?.at ?? 0;
+    if (Date.now() - last < maxAgeMs) return;
+    await this.checkNow(key);
+  }
+
+  private checkNow(key: string): Promise<void> {
+    let running = this.inFlight.get(key);
+    if (!running) {
+      running = this.check(key).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, running);
+    }
+    return running;
+  }
+
+  private async isReady(namespace: string, name: string): Promise<boolean | undefined> {
+    try {
+      const connection = await this.d.connections.get(namespace, name);
+      return findCondition(connection.status?.conditions, ConditionType.Ready)?.status === "True";
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  private async check(key: string): Promise<void> {
+    const { namespace, name } = parseKey(key);
+    let connection: ProxmoxConnectionObject;
+    try {
+      connection = await this.d.connections.get(namespace, name);
+    } catch (error) {
+      if (isNotFound(error)) {
+        this.checked.delete(key);
+        return;
+      }
+      throw error;
+    }
+    const generation = connection.metadata.generation ?? 0;
+    const guests = new Map<number, GuestInfo>();
+    let health: ConnectionHealth;
+    let tokenId: string | undefined;
+    try {
+      const resolved = await this.d.resolver.resolve(namespace, name);
+      tokenId = resolved.apiToken.slice(0, resolved.apiToken.indexOf("="));
+      const client = new ProxmoxApiClient({
+        endpoint: resolved.spec.endpoint,
+        apiToken: resolved.apiToken,
+        insecureSkipTLSVerify: resolved.spec.insecureSkipTLSVerify,
+        ...(resolved.caBundle ? { caBundle: resolved.caBundle } : {}),
+        timeoutMs: 10_000,
+      });
+      health = await checkConnection(client, resolved.spec.endpoint, tokenId);
+      if (health.inventory) await this.listGuests(client, guests);
+    } catch (error) {
+      health = this.failedCheck(error, connection);
+    }
+    this.checked.set(key, { at: Date.now(), generation, guests });
+    await this.writeStatus(connection, health, tokenId);
+  }
+
+  private async listGuests(client: ProxmoxApiClient, into: Map<number, GuestInfo>): Promise<void> {
+    const resources = ((await client.request("GET", "cluster/resources?type=vm")) as { vmid?: number; node?: string; name?: string; template?: number }[] | null) ?? [];
+    for (const r of resources) if (r.vmid !== undefined) into.set(r.vmid, { vmid: r.vmid, node: r.node ?? "", name: r.name ?? "", template: r.template === 1 });
+  }
+
+  private failedCheck(error: unknown, connection: ProxmoxConnectionObject): ConnectionHealth {
+    if (error instanceof ConnectionProblem) return { ready: false, reason: error.reason, message: error.message, missing: {} };
+    const problem = connectionProblemOf(error, connection.spec.endpoint);
+    if (problem) return { ready: false, ...problem, missing: {} };
+    const message = error instanceof Error ? error.message : String(error);
+    this.d.logger.warn({ err: error, connection: connection.metadata.name }, "connection check failed");
+    return { ready: false, reason: Reason.Unreachable, message: `the connection check failed: ${message}`, missing: {} };
+  }
+
+  private async writeStatus(connection: ProxmoxConnectionObject, health: ConnectionHealth, tokenId: string | undefined): Promise<void> {
+    const { namespace, name, uid } = connection.metadata;
+    const generation = connection.metadata.generation ?? 0;
+    const before = findCondition(connection.status?.conditions, ConditionType.Ready);
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+    await this.d.status.update(
+      namespace,
+      name,
+      (s) => ({
+        ...s,
+        observedGeneration: generation,
+        lastCheckTime: now,
+        ...(health.version ? { version: health.version } : {}),
+        ...(tokenId ? { tokenId } : {}),
+        ...(health.inventory ? { inventory: health.inventory, nodeCount: health.inventory.nodes.length } : {}),
+        missingPrivileges: Object.keys(health.missing).length ? health.missing : undefined,
+        conditions: setCondition(s.conditions, {
+          type: ConditionType.Ready,
+          status: health.ready ? "True" : "False",
+          reason: health.reason,
+          message: health.message,
+          observedGeneration: generation,
+        }),
+      }),
+      uid,
+    );
+    if (before?.status !== (health.ready ? "True" : "False") || before?.reason !== health.reason) {
+      await this.d.events.record(connection, health.ready ? "Normal" : "Warning", health.reason, health.message);
+      this.d.logger.info({ connection: `${namespace}/${name}`, ready: health.ready, reason: health.reason }, "connection health changed");
+    }
+  }
+}
