@@ -1,10 +1,18 @@
 # syntax=docker/dockerfile:1.7
 #
-# The operator image: controller, worker and sidecar roles (`--role ...`), and the Proxmox VE
-# simulator (`node dist/src/simulator/cli.js`), with OpenTofu and the bpg/proxmox provider inside.
+# The operator image: controller, worker and sidecar roles (`--role ...`), with OpenTofu and the
+# bpg/proxmox provider inside. The Proxmox VE simulator is a separate target: a production image
+# has no fake Proxmox to point a connection at.
 #
-#   docker build -t proxmox-terraform-manager:dev .
+#   docker build -t proxmox-terraform-manager:dev .                          # the operator (default)
+#   docker build --target simulator -t proxmox-terraform-manager-sim:dev .   # the simulator, for tests and compose
 #
+# Base images: pin them by digest for a release build (the digest of the tag you reviewed):
+#   docker buildx imagetools inspect node:20-bookworm-slim     # "Digest: sha256:..."
+#   docker build --build-arg NODE_IMAGE=node:20-bookworm-slim@sha256:<digest> \
+#                --build-arg GO_IMAGE=golang:1.26-bookworm@sha256:<digest> .
+# The defaults below are tags only: this file was written where no registry could be asked for a
+# digest, and a digest that was not read from the registry would be worse than none.
 # See docs/container.md.
 
 ARG GO_IMAGE=golang:1.26-bookworm
@@ -35,8 +43,11 @@ RUN --mount=type=cache,target=/root/.npm \
 COPY tsconfig.json tsconfig.build.json ./
 COPY src src
 COPY stacks stacks
-# Also copies the status page's static files beside the compiled sidecar.
-RUN npm run build
+# Also copies the status page's static files beside the compiled sidecar. The simulator's build
+# output moves aside: only the simulator target takes it.
+RUN npm run build \
+    && mkdir -p simulator-dist \
+    && mv dist/src/simulator simulator-dist/simulator
 
 # ---- production dependencies only ----
 FROM ${NODE_IMAGE} AS prod-deps
@@ -45,7 +56,26 @@ COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
-# ---- 3. runtime ----
+# ---- the Proxmox VE simulator (docker build --target simulator) ----
+FROM ${NODE_IMAGE} AS simulator
+# openssl makes the simulator's self-signed certificate.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends openssl \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --gid 65532 nonroot \
+    && useradd --uid 65532 --gid 65532 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin nonroot \
+    && mkdir -p /var/lib/ptm/work \
+    && chown 65532:65532 /var/lib/ptm/work
+WORKDIR /app
+COPY package.json ./
+COPY --from=prod-deps /app/node_modules node_modules
+COPY --from=build /app/simulator-dist/simulator dist/src/simulator
+ENV NODE_ENV=production HOME=/tmp
+EXPOSE 8006
+USER 65532:65532
+ENTRYPOINT ["node", "dist/src/simulator/cli.js"]
+
+# ---- 3. runtime (the default target: the operator, without the simulator) ----
 FROM ${NODE_IMAGE} AS runtime
 ARG NODE_IMAGE
 ARG VERSION=0.1.0
@@ -57,10 +87,10 @@ LABEL org.opencontainers.image.title="proxmox-terraform-manager" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.base.name="${NODE_IMAGE}"
 
-# setpriv (util-linux) gives tofu a parent-death signal; openssl makes the simulator's
-# certificate; ca-certificates lets tofu verify a real Proxmox and provider registries.
+# setpriv (util-linux) gives tofu a parent-death signal; ca-certificates lets tofu verify a real
+# Proxmox and provider registries.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends util-linux openssl ca-certificates \
+    && apt-get install -y --no-install-recommends util-linux ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && command -v setpriv \
     && groupadd --gid 65532 nonroot \
@@ -96,9 +126,8 @@ ENV NODE_ENV=production \
     TF_CLI_CONFIG_FILE=/etc/ptm/tofurc \
     PTM_WORKDIR_ROOT=/var/lib/ptm/work
 
-# 8080: sidecar (REST, SSE, status page, /metrics); 9090: PTM_METRICS_PORT as the chart and compose set it;
-# 8006: the simulator.
-EXPOSE 8080 9090 8006
+# 8080: sidecar (REST, SSE, status page, /metrics); 9090: PTM_METRICS_PORT as the chart and compose set it.
+EXPOSE 8080 9090
 USER 65532:65532
 ENTRYPOINT ["node", "dist/src/main.js"]
 CMD ["--role", "all"]

@@ -324,7 +324,7 @@ async function runOperatorScenario(env: PlatformEnv, size: number, nodeLimit: nu
     cleanup.add("redis keys", () => deleteRedisKeys(env, prefix));
     await kubectl(["create", "namespace", namespace]);
     cleanup.add("namespace", () => kubectl(["delete", "namespace", namespace, "--wait=false"]));
-    await kubectl(["apply", "-n", namespace, "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "Secret", metadata: { name: "pve-token" }, stringData: { token: `PVEAPIToken=${sim.token}` } }));
+    await kubectl(["apply", "-n", namespace, "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "Secret", metadata: { name: "pve-token", labels: { "proxmox.terraform-manager.dev/consumer": "proxmox-terraform-manager" } }, stringData: { token: `PVEAPIToken=${sim.token}` } }));
     await kubectl(
       ["apply", "-n", namespace, "-f", "-"],
       JSON.stringify({

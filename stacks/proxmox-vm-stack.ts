@@ -5,6 +5,7 @@ import { nonLoopbackIpv4Expression } from "./ipv4-addresses-expression.js";
 import { ProxmoxProvider } from "./proxmox/proxmox-provider.js";
 import { VirtualEnvironmentVm } from "./proxmox/virtual-environment-vm.js";
 import { vmConfigFromSpec } from "./vm-config-from-spec.js";
+import { vmLifecycle } from "./vm-lifecycle.js";
 
 /** Variable holding the cloud-init password; the worker sets TF_VAR_cloud_init_password. */
 export const CLOUD_INIT_PASSWORD_VARIABLE = "cloud_init_password";
@@ -17,6 +18,10 @@ export const VM_RESOURCE_NAME = "vm";
  * connection string), the VM resource and its outputs. Endpoint, token and PG_CONN_STR come from
  * the worker's environment and the workspace (`<namespace>.<name>`) is selected at run time, so
  * the JSON holds nothing secret and nothing that differs between runs of the same spec.
+ *
+ * The VM resource never loses the VM by accident (see vm-lifecycle.ts): `prevent_destroy` unless
+ * the run is a deletion (`allowDestroy`) or the user opted in (`spec.allowReplacement`), and
+ * `ignore_changes` on the clone source and on template-inherited settings the spec leaves out.
  */
 export class ProxmoxVmStack extends TerraformStack {
   /** Variables the worker must pass as TF_VAR_<name>. */
@@ -40,8 +45,9 @@ export class ProxmoxVmStack extends TerraformStack {
       this.secretVariables.push(CLOUD_INIT_PASSWORD_VARIABLE);
     }
 
-    const config = vmConfigFromSpec({ name: input.name, spec: input.spec, vmId: input.vmId, cloudInitPassword });
-    this.vm = new VirtualEnvironmentVm(this, VM_RESOURCE_NAME, config);
+    const config = vmConfigFromSpec({ name: input.name, spec: input.spec, vmId: input.vmId, cloudInitPassword, ownerUid: input.uid });
+    const preventDestroy = !(input.allowDestroy === true || input.spec.allowReplacement);
+    this.vm = new VirtualEnvironmentVm(this, VM_RESOURCE_NAME, { ...config, lifecycle: vmLifecycle(config, { preventDestroy }) });
 
     new TerraformOutput(this, "vm_id", { value: this.vm.vmIdAttribute, staticId: true });
     new TerraformOutput(this, "node_name", { value: this.vm.nodeNameAttribute, staticId: true });

@@ -1,5 +1,6 @@
 import type { ProxmoxVMSpec } from "../src/api/proxmox-vm.js";
 import { SynthesisError } from "../src/synth/synthesis-error.js";
+import { OWNERSHIP_TAG_PREFIX, ownershipTag } from "./ownership-marker.js";
 import type { VirtualEnvironmentVmConfig, VmInitializationConfig } from "./proxmox/vm-config.js";
 
 export interface VmConfigSource {
@@ -10,6 +11,21 @@ export interface VmConfigSource {
   vmId?: number;
   /** Expression for the cloud-init password (a variable reference); required when the spec has passwordSecretRef. */
   cloudInitPassword?: string;
+  /** metadata.uid of the ProxmoxVM: adds its ownership tag (see ownership-marker.ts). */
+  ownerUid?: string;
+}
+
+/** spec.tags plus the ownership tag, deduplicated and sorted; undefined when there are none. */
+function tagsFrom(source: VmConfigSource): string[] | undefined {
+  const tags = new Set(source.spec.tags ?? []);
+  for (const tag of tags) {
+    // Only the operator writes ownership tags: one in the spec could claim another resource's VM.
+    if (tag.startsWith(OWNERSHIP_TAG_PREFIX)) {
+      throw new SynthesisError("spec.tags", `tags starting with ${OWNERSHIP_TAG_PREFIX} are reserved for the operator's ownership marker`);
+    }
+  }
+  if (source.ownerUid !== undefined) tags.add(ownershipTag(source.ownerUid));
+  return tags.size > 0 || source.spec.tags !== undefined ? [...tags].sort() : undefined;
 }
 
 function initializationFrom(init: NonNullable<ProxmoxVMSpec["initialization"]>, password: string | undefined): VmInitializationConfig {
@@ -47,7 +63,7 @@ export function vmConfigFromSpec(source: VmConfigSource): VirtualEnvironmentVmCo
     description: spec.description,
     // A set in the CRD, and the provider ignores tag order: a canonical order keeps the hash
     // stable when only the order changes.
-    tags: spec.tags && [...new Set(spec.tags)].sort(),
+    tags: tagsFrom(source),
     clone: {
       vmId: spec.clone.vmId,
       nodeName: spec.clone.nodeName,

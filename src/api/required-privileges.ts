@@ -26,9 +26,10 @@ export const REQUIRED_PRIVILEGES: readonly RequiredPrivileges[] = [
       "VM.Config.Memory",
       "VM.Config.Network",
       "VM.Config.Options",
+      "VM.GuestAgent.Audit",
       "VM.PowerMgmt",
     ],
-    why: "create (clone into a new id), configure, start, stop and delete the VMs it manages",
+    why: "create (clone into a new id), configure, grow and move disks, start, stop, read IPs from the guest agent and delete the VMs it manages",
   },
   { path: "/vms/{template}", privileges: ["VM.Clone", "VM.Audit"], why: "clone each template a ProxmoxVM names" },
   { path: "/storage/{datastore}", privileges: ["Datastore.AllocateSpace", "Datastore.Audit"], why: "allocate disks and cloud-init drives on each datastore a ProxmoxVM names" },
@@ -56,4 +57,26 @@ export function withRequiredPrivileges(text: string): string {
   const end = text.indexOf(PRIVILEGES_END);
   if (begin < 0 || end < begin) throw new Error("the README has no required-privileges markers");
   return text.slice(0, begin) + requiredPrivilegesMarkdown() + text.slice(end + PRIVILEGES_END.length);
+}
+
+/** Every privilege in the list: what a custom role for the operator's token holds. */
+export const OPERATOR_ROLE_PRIVILEGES: readonly string[] = [...new Set(REQUIRED_PRIVILEGES.flatMap((r) => r.privileges))].sort();
+
+/** `GET /access/permissions` without `path`: path -> privilege -> 1 (propagates) or 0. */
+export type EffectivePermissions = Record<string, Record<string, number>>;
+
+/**
+ * Whether `privilege` holds on `path`, from the token's whole effective-permission tree: the
+ * path's own entry when listed, else what propagates from the nearest listed ancestor (Proxmox
+ * lists every path of its ACL tree, so an unlisted path inherits from the deepest listed one).
+ */
+export function holdsPrivilege(effective: EffectivePermissions, path: string, privilege: string): boolean {
+  const own = effective[path];
+  if (own) return own[privilege] !== undefined;
+  const parts = path.split("/").filter(Boolean);
+  for (let i = parts.length - 1; i >= 0; i--) {
+    const privs = effective[i === 0 ? "/" : `/${parts.slice(0, i).join("/")}`];
+    if (privs) return privs[privilege] === 1;
+  }
+  return false;
 }

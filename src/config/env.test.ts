@@ -21,16 +21,40 @@ describe("readEnv", () => {
 
   it("names every bad setting and what is wrong with it", () => {
     expect(() => readEnv({ ...base, REDIS_URL: "http://x", PTM_RUN_TIMEOUT: "soon", PTM_STATE_ENCRYPTION_PASSPHRASE: "short" })).toThrow(ConfigError);
-    try {
-      readEnv({ ...base, REDIS_URL: "http://x", PTM_RUN_TIMEOUT: "soon" });
-    } catch (error) {
-      expect((error as Error).message).toMatch(/REDIS_URL: must be a redis:\/\//);
-      expect((error as Error).message).toMatch(/PTM_RUN_TIMEOUT: must be a duration/);
-    }
+    // Both settings named in one error (toThrow fails if nothing is thrown at all).
+    expect(() => readEnv({ ...base, REDIS_URL: "http://x", PTM_RUN_TIMEOUT: "soon" })).toThrow(/REDIS_URL: must be a redis:\/\/[\s\S]*PTM_RUN_TIMEOUT: must be a duration|PTM_RUN_TIMEOUT: must be a duration[\s\S]*REDIS_URL: must be a redis:\/\//);
   });
 
   it("requires REDIS_URL and DATABASE_URL", () => {
     expect(() => readEnv({})).toThrow(/REDIS_URL[\s\S]*DATABASE_URL/);
+  });
+});
+
+describe("readEnv: what keeps a shared cluster safe", () => {
+  it("defaults to consent-required Secrets, https:// endpoints for any host, and bounded sidecar streams", () => {
+    const env = readEnv(base);
+    expect(env.PTM_SECRET_CONSENT).toBe("required");
+    expect(env.PTM_SECRET_CONSUMER).toBe("proxmox-terraform-manager");
+    expect(env.PTM_ALLOW_HTTP_ENDPOINTS).toBe(false);
+    expect(env.PTM_ENDPOINT_ALLOWLIST).toEqual([]);
+    expect(env.PTM_SSE_MAX_LIFETIME).toBe(30 * 60_000);
+    expect(env.PTM_SSE_MAX_CLIENTS_PER_ADDRESS).toBe(32);
+    expect(env.PTM_HTTP_HEADERS_TIMEOUT).toBe(20_000);
+    expect(env.PTM_HTTP_REQUEST_TIMEOUT).toBe(60_000);
+  });
+
+  it("reads the endpoint allow-list as hosts, wildcard domains, addresses and CIDR blocks", () => {
+    const env = readEnv({ ...base, PTM_ENDPOINT_ALLOWLIST: " pve.example.com, *.lab.example ,10.0.0.0/8,fd00::/8, 192.0.2.7" });
+    expect(env.PTM_ENDPOINT_ALLOWLIST).toEqual(["pve.example.com", "*.lab.example", "10.0.0.0/8", "fd00::/8", "192.0.2.7"]);
+    expect(() => readEnv({ ...base, PTM_ENDPOINT_ALLOWLIST: "pve.example.com,10.0.0.0/33" })).toThrow(/PTM_ENDPOINT_ALLOWLIST.*10\.0\.0\.0\/33/);
+    expect(() => readEnv({ ...base, PTM_ENDPOINT_ALLOWLIST: "https://pve.example.com" })).toThrow(/PTM_ENDPOINT_ALLOWLIST/);
+  });
+
+  it("refuses a read token equal to the admin token", () => {
+    const token = "the-same-token-0123456789";
+    expect(() => readEnv({ ...base, PTM_SIDECAR_READ_TOKEN: token, PTM_SIDECAR_ADMIN_TOKEN: token })).toThrow(/PTM_SIDECAR_ADMIN_TOKEN: must differ from PTM_SIDECAR_READ_TOKEN/);
+    const env = readEnv({ ...base, PTM_SIDECAR_READ_TOKEN: token, PTM_SIDECAR_ADMIN_TOKEN: `${token}-admin` });
+    expect(env.PTM_SIDECAR_ADMIN_TOKEN).toBe(`${token}-admin`);
   });
 });
 

@@ -6,7 +6,7 @@ import path from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EventBackend, HubSubscriber } from "../events/hub.js";
-import type { RunJob } from "../jobs/run-queue.js";
+import type { RunJob } from "../queue/run-queue.js";
 import type { ProxmoxVMObject } from "../kube/types.js";
 import type { Run } from "../store/run-store.js";
 import { Metrics } from "../telemetry/metrics.js";
@@ -189,15 +189,23 @@ describe("sidecar HTTP app (no auth configured)", () => {
   });
 
   it("documents every route it serves", async () => {
-    const doc = JSON.parse((await call(s.base, "GET", "/api/v1/openapi.json")).body) as { openapi: string; paths: Record<string, Record<string, unknown>> };
+    const doc = JSON.parse((await call(s.base, "GET", "/api/v1/openapi.json")).body) as {
+      openapi: string;
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    };
     expect(doc.openapi).toBe("3.1.0");
+    const checked: string[] = [];
     for (const [p, methods] of Object.entries(doc.paths)) {
-      for (const method of Object.keys(methods)) {
-        const url = p.replace("{namespace}", "ns").replace("{name}", "web").replace("{id}", RUN_ID) + (p === "/api/v1/events" ? "" : "");
+      for (const [method, operation] of Object.entries(methods)) {
+        const url = p.replace("{namespace}", "ns").replace("{name}", "web").replace("{id}", RUN_ID);
         const a = await call(s.base, method.toUpperCase(), url, {}, p === "/api/v1/events" ? 10 : undefined);
+        // Served, and answered with one of the statuses the document lists for it.
         expect(a.body, `${method} ${p}`).not.toMatch(/no such endpoint/);
+        expect(Object.keys(operation.responses), `${method} ${p} answered ${a.status}`).toContain(String(a.status));
+        checked.push(`${method.toUpperCase()} ${p}`);
       }
     }
+    expect(checked).toEqual(expect.arrayContaining(["GET /api/v1/vms", "GET /api/v1/runs", "GET /api/v1/runs/{id}", "GET /api/v1/events"]));
   });
 
   it("streams SSE: retry hint, a resume point, heartbeats; limits clients", async () => {

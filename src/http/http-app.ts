@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import express, { type Express, type Request, type Response } from "express";
 import type { Logger } from "pino";
-import type { RunJob } from "../jobs/run-queue.js";
+import type { RunJob } from "../queue/run-queue.js";
 import type { ProxmoxVMObject } from "../kube/types.js";
 import type { EventBackend } from "../events/hub.js";
 import { canonicalStreamId } from "../events/stream-id.js";
@@ -15,6 +15,7 @@ import { matchesLabels } from "./label-selector.js";
 import { openApiDocument } from "./openapi.js";
 import { isNamespace, isObjectName, isUuid, parseEventsQuery, parseRunEventsQuery, parseRunListQuery, parseVmListQuery } from "./query.js";
 import { requireAdmin, requireRead, securityHeaders, type AuthOptions } from "./security.js";
+import { SlotCounter } from "./slot-counter.js";
 import { SseConnection } from "./sse.js";
 
 /** The VMs the sidecar shows: its informer cache. */
@@ -36,6 +37,10 @@ export interface SseSettings {
   heartbeatMs: number;
   maxClients: number;
   maxBufferedBytes: number;
+  /** Streams one client address may hold (default: no per-address limit). */
+  maxClientsPerAddress?: number;
+  /** A stream ends after this long and the client resumes (default: no limit). */
+  maxLifetimeMs?: number;
 }
 
 export interface HttpAppDeps {
@@ -87,6 +92,7 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
   });
 
   const connections = new Set<SseConnection>();
+  const perAddress = new SlotCounter(deps.sse.maxClientsPerAddress ?? Number.POSITIVE_INFINITY);
   const read = requireRead(auth);
   const api = express.Router();
 
@@ -126,8 +132,7 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
     try {
       page = await deps.runs.list(q);
     } catch (error) {
-      // A cursor that decodes but names an impossible time: PostgreSQL's data exception class 22.
-      if (error instanceof InvalidCursorError || (q.cursor && /^22/.test(String((error as { code?: unknown }).code)))) {
+      if (error instanceof InvalidCursorError) {
         throw badRequest("cursor: not a value returned as nextCursor by a previous page");
       }
       throw error;
@@ -160,6 +165,11 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
       res.status(503).setHeader("Retry-After", "5").json(errorBody("Unavailable", "too many event stream clients on this sidecar; try again later"));
       return;
     }
+    const address = req.socket.remoteAddress ?? "unknown";
+    if (!perAddress.tryTake(address)) {
+      res.status(429).setHeader("Retry-After", "5").json(errorBody("TooManyRequests", "too many event streams from your address; close one and try again"));
+      return;
+    }
     res.writeHead(200, {
       "Content-Type": "text/event-stream; charset=utf-8",
       "Cache-Control": "no-store",
@@ -172,7 +182,11 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
     const connection = new SseConnection(res, q.filter, deps.events, {
       retryMs: deps.sse.retryMs,
       maxBufferedBytes: deps.sse.maxBufferedBytes,
-      onClose: (c) => connections.delete(c),
+      ...(deps.sse.maxLifetimeMs !== undefined ? { maxLifetimeMs: deps.sse.maxLifetimeMs } : {}),
+      onClose: (c) => {
+        connections.delete(c);
+        perAddress.give(address);
+      },
       onSlow: () => metrics.sseSlowDisconnect(),
     });
     connections.add(connection);

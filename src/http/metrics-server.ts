@@ -1,8 +1,12 @@
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import type { Metrics } from "../telemetry/metrics.js";
 import { tokenMatches } from "./security.js";
+import { createLimitedServer } from "./server-limits.js";
+
+/** A scrape is one small GET: anything slower or more numerous is not Prometheus. */
+const METRICS_SERVER_LIMITS = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxConnections: 256 };
 
 export interface MetricsServerOptions {
   metrics: Metrics;
@@ -24,7 +28,7 @@ export class MetricsServer {
   constructor(private readonly o: MetricsServerOptions) {}
 
   async start(): Promise<void> {
-    const server = createServer((req, res) => {
+    const server = createLimitedServer((req, res) => {
       const path = (req.url ?? "/").split("?")[0];
       res.setHeader("X-Content-Type-Options", "nosniff");
       res.setHeader("Cache-Control", "no-store");
@@ -52,7 +56,7 @@ export class MetricsServer {
           res.writeHead(500).end();
         },
       );
-    });
+    }, METRICS_SERVER_LIMITS);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

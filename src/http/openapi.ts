@@ -16,7 +16,8 @@ export function openApiDocument(version: string): Record<string, unknown> {
       description:
         "Read-only views of ProxmoxVMs and their Terraform runs, a resumable Server-Sent-Events stream and one admin action. " +
         "When PTM_SIDECAR_READ_TOKEN is set every /api/v1 endpoint except this document needs `Authorization: Bearer <token>` " +
-        "(the SSE endpoint also accepts `?access_token=`, as EventSource cannot send headers). Changes always need PTM_SIDECAR_ADMIN_TOKEN. " +
+        "(the SSE endpoint also accepts the read token as `?access_token=`, as EventSource cannot send headers; the admin token is refused in a URL). " +
+        "Changes always need PTM_SIDECAR_ADMIN_TOKEN. An SSE stream ends after PTM_SSE_MAX_LIFETIME: reconnect with Last-Event-ID. " +
         "Errors are `{ \"error\": { \"code\", \"message\" } }`. See docs/sidecar.md.",
     },
     components: {

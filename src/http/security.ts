@@ -30,11 +30,18 @@ export function securityHeaders(): RequestHandler {
     res.setHeader("Cross-Origin-Opener-Policy", "same-origin");
     res.setHeader("Cross-Origin-Resource-Policy", "same-origin");
     res.setHeader("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()");
-    if (req.path.startsWith("/api/") || req.path === "/metrics" || req.path === "/healthz" || req.path === "/readyz") {
-      res.setHeader("Cache-Control", "no-store");
-    }
+    if (isDynamicPath(req.path)) res.setHeader("Cache-Control", "no-store");
     next();
   };
+}
+
+/**
+ * Paths answered by code rather than by a static file. Express matches routes ignoring case and
+ * a trailing slash (`/API/V1/vms/`), so the same must hold here or such a spelling is cacheable.
+ */
+export function isDynamicPath(path: string): boolean {
+  const p = path.toLowerCase().replace(/\/+$/, "");
+  return p === "/api" || p.startsWith("/api/") || p === "/metrics" || p === "/healthz" || p === "/readyz";
 }
 
 /** Compares a presented token with the configured one in constant time (hashes have equal length). */
@@ -65,10 +72,17 @@ export interface AuthOptions {
 
 /**
  * Read access: open unless a read token is set; then the read or the admin token. EventSource
- * cannot send headers, so the SSE endpoint also accepts `?access_token=`.
+ * cannot send headers, so the SSE endpoint also accepts the read token as `?access_token=`;
+ * the admin token is refused there (and in any URL).
  */
 export function requireRead(o: AuthOptions, options: { allowQueryToken?: boolean } = {}): RequestHandler {
   return (req, res, next) => {
+    const inQuery = typeof req.query.access_token === "string" ? req.query.access_token : undefined;
+    // URLs end up in proxy and browser logs: the token that can change things must never be in one.
+    if (inQuery !== undefined && o.adminToken !== undefined && tokenMatches(inQuery, o.adminToken)) {
+      res.status(400).json(errorBody("BadRequest", "the admin token is not accepted in a URL (it would end up in access logs): use the read token in ?access_token=, or the Authorization header"));
+      return;
+    }
     if (!o.readToken) return next();
     const token = presentedToken(req, options.allowQueryToken ?? false);
     if (tokenMatches(token, o.readToken) || (o.adminToken !== undefined && tokenMatches(token, o.adminToken))) return next();

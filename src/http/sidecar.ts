@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { VersionApi, type KubeConfig } from "@kubernetes/client-node";
 import { Redis } from "ioredis";
@@ -7,7 +7,7 @@ import { API_GROUP, API_VERSION, PROXMOX_VM } from "../api/group.js";
 import type { Env } from "../config/env.js";
 import { EventHub } from "../events/hub.js";
 import { eventsStreamKey } from "../events/stream.js";
-import type { RunJob } from "../jobs/run-queue.js";
+import type { RunJob } from "../queue/run-queue.js";
 import type { CustomObjects } from "../kube/custom-objects.js";
 import { ResilientInformer } from "../kube/resilient-informer.js";
 import type { ProxmoxVMObject } from "../kube/types.js";
@@ -15,6 +15,7 @@ import type { Database } from "../store/database.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { checkReadiness } from "./health.js";
 import { createHttpApp, type HttpApp } from "./http-app.js";
+import { createLimitedServer } from "./server-limits.js";
 
 export interface SidecarOptions {
   env: Env;
@@ -93,10 +94,21 @@ export class Sidecar {
         ...(env.PTM_SIDECAR_READ_TOKEN ? { readToken: env.PTM_SIDECAR_READ_TOKEN } : {}),
         ...(env.PTM_SIDECAR_ADMIN_TOKEN ? { adminToken: env.PTM_SIDECAR_ADMIN_TOKEN } : {}),
       },
-      sse: { retryMs: 3000, heartbeatMs: env.PTM_SSE_HEARTBEAT, maxClients: env.PTM_SSE_MAX_CLIENTS, maxBufferedBytes: env.PTM_SSE_MAX_BUFFER },
+      sse: {
+        retryMs: 3000,
+        heartbeatMs: env.PTM_SSE_HEARTBEAT,
+        maxClients: env.PTM_SSE_MAX_CLIENTS,
+        maxBufferedBytes: env.PTM_SSE_MAX_BUFFER,
+        maxClientsPerAddress: env.PTM_SSE_MAX_CLIENTS_PER_ADDRESS,
+        maxLifetimeMs: env.PTM_SSE_MAX_LIFETIME,
+      },
       ...(this.o.staticDir ? { staticDir: this.o.staticDir } : {}),
     });
-    const server = createServer(this.http.app);
+    const server = createLimitedServer(this.http.app, {
+      headersTimeoutMs: env.PTM_HTTP_HEADERS_TIMEOUT,
+      requestTimeoutMs: env.PTM_HTTP_REQUEST_TIMEOUT,
+      maxConnections: env.PTM_HTTP_MAX_CONNECTIONS,
+    });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

@@ -72,11 +72,17 @@ export interface SseConnectionOptions {
   closeGraceMs?: number;
   /** A client catching up that takes no bytes for this long is closed like a slow live client (default 60 s). */
   stallTimeoutMs?: number;
+  /**
+   * The stream ends after about this long (up to a tenth less, so streams opened together do
+   * not all reconnect at once); the client resumes with Last-Event-ID. Unset: no limit.
+   */
+  maxLifetimeMs?: number;
   onClose?: (connection: SseConnection) => void;
   onSlow?: (connection: SseConnection) => void;
 }
 
 export const SLOW_CLIENT_NOTE = "closing: this connection reads too slowly; reconnect with Last-Event-ID to resume";
+export const LIFETIME_NOTE = "closing: this stream reached its maximum lifetime; reconnect with Last-Event-ID to resume";
 
 /**
  * One SSE client. `open` sends the `retry:` hint, then either starts live at the stream's end
@@ -110,6 +116,7 @@ export class SseConnection implements HubSubscriber {
   private readonly catchUpBuffer: number;
   /** The hub batch of the last live delivery. */
   private batch: number | undefined;
+  private lifetime: NodeJS.Timeout | undefined;
   sent = 0;
 
   constructor(
@@ -137,6 +144,10 @@ export class SseConnection implements HubSubscriber {
    */
   async open(lastEventId: string | null | undefined): Promise<void> {
     this.sink.write(formatRetry(this.o.retryMs));
+    if (this.o.maxLifetimeMs !== undefined) {
+      this.lifetime = setTimeout(() => this.expire(), this.o.maxLifetimeMs * (1 - Math.random() / 10));
+      this.lifetime.unref();
+    }
     this.backend.subscribe(this);
     if (this.sink.destroyed) return this.closed();
     if (lastEventId === undefined) {
@@ -212,6 +223,18 @@ export class SseConnection implements HubSubscriber {
     this.sink.end();
   }
 
+  /**
+   * Ends a stream that lived long enough (idle ones would otherwise hold a slot for ever). A live
+   * client first gets the current resume point, so it skips what its filter did not want; one
+   * still catching up resumes from the last event it was sent.
+   */
+  private expire(): void {
+    if (this.state === "closed") return;
+    if (this.state === "live" && this.told !== this.cursor) this.write(formatIdOnly(this.cursor), this.cursor);
+    this.write(formatComment(LIFETIME_NOTE));
+    this.close();
+  }
+
   private goLive(): void {
     if (this.state !== "opening") return;
     this.state = "live";
@@ -258,6 +281,7 @@ export class SseConnection implements HubSubscriber {
   private closed(): void {
     if (this.state === "closed") return;
     this.state = "closed";
+    clearTimeout(this.lifetime);
     this.buffer = [];
     this.backend.unsubscribe(this);
     this.o.onClose?.(this);

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { Reason } from "../api/conditions.js";
-import { describeFailure, STORAGE_FULL_HINT } from "../terraform/classify-error.js";
+import { describeFailure, STORAGE_FULL_HINT, type FailureProblem } from "../terraform/classify-error.js";
 import { TerraformError } from "../terraform/terraform-error.js";
 import { classifyRunFailure } from "./run-failure.js";
 
 /** A tofu failure as the runner builds it: its kind and problem come from the error table. */
-function tofuError(kind: "transient" | "permanent" | "lock", summary: string, detail: string, extra: { hint?: string; problem?: "storage-full" | "lock-timeout" } = {}) {
+function tofuError(kind: "transient" | "permanent" | "lock", summary: string, detail: string, extra: { hint?: string; problem?: FailureProblem } = {}) {
   return new TerraformError({ kind, phase: "apply", exitCode: 1, diagnostics: [{ severity: "error", summary, detail }], ...extra });
 }
 

@@ -107,7 +107,7 @@ export class VmRun {
   private synthesize({ ctx, vmId }: Target): SynthesisResult | { kind: "invalid"; message: string } {
     const vm = vmId === undefined ? ctx.vm : { ...ctx.vm, status: { ...ctx.vm.status, vmId } };
     try {
-      return this.d.hasher.synthesize(vm, ctx.spec, ctx.connection?.spec.endpoint ?? "");
+      return this.d.hasher.synthesize(vm, ctx.spec, ctx.connection?.spec.endpoint ?? "", { allowDestroy: ctx.action !== "apply" });
     } catch (error) {
       if (error instanceof SynthesisError) return { kind: "invalid", message: error.message };
       throw error;

@@ -1,4 +1,17 @@
 import https from "node:https";
+import { Redactor } from "../terraform/redact.js";
+import { vmConfigSummary, type VmConfigSummary } from "./vm-config-summary.js";
+
+export type { VmConfigSummary, VmDisk } from "./vm-config-summary.js";
+
+/** Bounds on what a Proxmox (or a server posing as one) can put into a condition message. */
+const MAX_ERROR_MESSAGE = 600;
+const MAX_ERROR_FIELD = 200;
+const MAX_ERROR_FIELDS = 8;
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
 
 export interface ProxmoxApiOptions {
   endpoint: string;
@@ -21,7 +34,8 @@ export class ProxmoxApiError extends Error {
 
 /**
  * The few direct Proxmox VE API calls the operator makes itself (everything that changes a VM
- * goes through Terraform): picking a free VM id and checking whether a VM exists.
+ * goes through Terraform): picking a free VM id, checking whether a VM exists, and reading a
+ * VM's config (its ownership marker, name and disks).
  */
 export class ProxmoxApiClient {
   private readonly agent: https.Agent;
@@ -62,6 +76,40 @@ export class ProxmoxApiClient {
     }
   }
 
+  /**
+   * The VM's current configuration (name, tags, disks, digest), or undefined when no VM has the
+   * id on the node. The pipeline checks the ownership marker in `tags` before it adopts a VM.
+   */
+  async vmConfig(node: string, vmId: number): Promise<VmConfigSummary | undefined> {
+    try {
+      const config = await this.request("GET", `nodes/${encodeURIComponent(node)}/qemu/${vmId}/config`);
+      return vmConfigSummary(config !== null && typeof config === "object" ? (config as Record<string, unknown>) : {});
+    } catch (error) {
+      if (error instanceof ProxmoxApiError && (error.status === 500 || error.status === 404) && /does not exist|not exist/i.test(error.message)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * The error of a failed call, fit for a condition: the endpoint is whatever the connection
+   * names, so its status line and error fields are untrusted text. They are cut short, stripped
+   * of control characters, and cleared of the token in any spelling.
+   */
+  private errorOf(method: string, url: URL, status: number, statusMessage: string | undefined, errors: unknown): ProxmoxApiError {
+    const redactor = new Redactor([this.options.apiToken]);
+    // eslint-disable-next-line no-control-regex -- stripping control characters is the point
+    const clean = (text: string, max: number) => clip(redactor.redact(text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").trim()), max);
+    const fields: Record<string, string> = {};
+    if (errors && typeof errors === "object") {
+      for (const [key, value] of Object.entries(errors).slice(0, MAX_ERROR_FIELDS)) fields[clean(key, 64)] = clean(String(value), MAX_ERROR_FIELD);
+    }
+    const detail = Object.entries(fields)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join("; ");
+    const line = `${method} ${url.pathname}: ${status} ${clean(statusMessage ?? "", 120)}`.trim();
+    return new ProxmoxApiError(status, clip(detail ? `${line} (${detail})` : line, MAX_ERROR_MESSAGE), Object.keys(fields).length > 0 ? fields : undefined);
+  }
+
   request(method: string, path: string): Promise<unknown> {
     const url = new URL(path, this.base);
     return new Promise((resolve, reject) => {
@@ -86,10 +134,7 @@ export class ProxmoxApiClient {
             }
             const status = res.statusCode ?? 0;
             if (status >= 200 && status < 300) resolve(body.data);
-            else {
-              const detail = body.errors ? Object.entries(body.errors).map(([k, v]) => `${k}: ${v}`).join("; ") : "";
-              reject(new ProxmoxApiError(status, `${method} ${url.pathname}: ${status} ${res.statusMessage ?? ""}${detail ? ` (${detail})` : ""}`.trim(), body.errors));
-            }
+            else reject(this.errorOf(method, url, status, res.statusMessage, body.errors));
           });
         },
       );

@@ -4,9 +4,11 @@
  * debounced persistence of state to a file.
  */
 import { fail, missingConfigMessage } from "./errors.js";
-import { NO_FAULTS, lockTimeoutForced, type Faults } from "./faults.js";
+import { InjectedFaultTally, NO_FAULTS, lockTimeoutForced, type Faults } from "./faults.js";
+import { TicketSigner } from "./access.js";
 import { LockManager } from "./locks.js";
 import { saveStateFile, type ClusterState, type NodeState, type VmState } from "./state.js";
+import { StorageFiles } from "./storage-files.js";
 import { TaskRunner } from "./tasks.js";
 
 export interface Behaviour {
@@ -42,12 +44,17 @@ export interface UnknownRoute {
   method: string;
   path: string;
   at: string;
+  /** Whether the request carried valid credentials (unknown routes are recorded either way). */
+  authenticated?: boolean;
 }
 
 export class SimContext {
   readonly locks = new LockManager();
+  /** Signs and checks login tickets and CSRF tokens (key per simulator run, kept over resets). */
+  readonly tickets = new TicketSigner();
   readonly tasks: TaskRunner;
   faults: Faults = { ...NO_FAULTS };
+  readonly injectedFaults = new InjectedFaultTally();
   readonly calls = new Map<string, CallRecord>();
   unknownRoutes: UnknownRoute[] = [];
   /** SHA-256 fingerprint of the server certificate (shown in GET /nodes as ssl_fingerprint). */
@@ -60,14 +67,21 @@ export class SimContext {
     private readonly stateFile: string | undefined,
     readonly random: () => number = Math.random,
     readonly log: (line: string) => void = () => {},
+    /** Where file-based storages keep their files. */
+    readonly files: StorageFiles = StorageFiles.temporary(),
   ) {
     this.tasks = new TaskRunner({
       durationMs: (type) => this.behaviour.taskDurations[type] ?? this.behaviour.taskDurationMs,
       failureRate: () => this.faults.taskFailureRate,
       random: () => this.random(),
       onChange: () => this.changed(),
+      onInjectedFailure: () => this.injectedFaults.record("failedTasks"),
     });
-    this.locks.forcedTimeout = (vmid) => lockTimeoutForced(this.faults, vmid);
+    this.locks.forcedTimeout = (vmid) => {
+      const forced = lockTimeoutForced(this.faults, vmid);
+      if (forced) this.injectedFaults.record("lockTimeouts");
+      return forced;
+    };
   }
 
   /** Marks state as modified; with a state file, saves shortly after. */
@@ -121,5 +135,6 @@ export class SimContext {
   dispose(): void {
     if (this.saveTimer) this.save();
     this.locks.reset();
+    if (this.files.temporary) this.files.clear();
   }
 }

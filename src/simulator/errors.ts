@@ -36,3 +36,6 @@ export function lockTimeoutMessage(vmid: number): string {
 export function missingConfigMessage(node: string, vmid: number): string {
   return `Configuration file 'nodes/${node}/qemu-server/${vmid}.conf' does not exist`;
 }
+
+/** What a node's API proxy answers when the target node cannot be reached: a status line, no body. */
+export class ProxyError extends PveError {}

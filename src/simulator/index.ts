@@ -8,19 +8,27 @@ import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { simulatorCertificate } from "./cert.js";
 import { DEFAULT_BEHAVIOUR, SimContext, type Behaviour, type CallRecord, type UnknownRoute } from "./context.js";
-import { NO_FAULTS, updateFaults, type Faults } from "./faults.js";
+import { NO_FAULTS, updateFaults, type Faults, type InjectedFaultCounts } from "./faults.js";
+import { accessGuard } from "./access-guard.js";
+import { registerAccessRoutes } from "./routes/access.js";
+import { registerAccessControlRoutes } from "./routes/access-control.js";
 import { registerAgentRoutes } from "./routes/agent.js";
 import { registerClusterRoutes } from "./routes/cluster.js";
 import { registerNodeRoutes } from "./routes/nodes.js";
+import { registerMappingRoutes } from "./routes/mapping.js";
 import { registerQemuRoutes } from "./routes/qemu.js";
+import { registerQemuDiskRoutes } from "./routes/qemu-disks.js";
+import { registerStorageRoutes } from "./routes/storage.js";
 import { Router } from "./router.js";
 import { defaultSeed, loadSeedFile, parseSeed, type Seed, type SeedInput } from "./seed.js";
 import { createServer } from "./server.js";
 import { createSimApi, dumpState } from "./sim-api.js";
-import { loadStateFile, stateFromSeed, type ClusterState, type Token } from "./state.js";
+import { startNodeSsh, type NodeSshEndpoint } from "./node-ssh.js";
+import { StorageFiles } from "./storage-files.js";
+import { loadStateFile, stateFromSeed, usersFromSeed, type ClusterState, type Token } from "./state.js";
 
 export type { Behaviour, CallRecord, UnknownRoute } from "./context.js";
-export type { Faults } from "./faults.js";
+export type { Faults, InjectedFaultCounts } from "./faults.js";
 export type { ClusterState, VmState, StorageState, PoolState, NodeState } from "./state.js";
 export type { SeedInput } from "./seed.js";
 export { DEFAULT_SEED } from "./seed.js";
@@ -33,6 +41,11 @@ export interface SimulatorOptions {
   config?: string | SeedInput;
   /** Persist state here and restore it at start when the file exists. */
   stateFile?: string;
+  /**
+   * Where file-based storages keep their files (ISOs, snippets, downloads); default: next to
+   * the state file (`<stateFile>.files`), else a temporary directory removed at close.
+   */
+  dataDir?: string;
   /** API token `USER@REALM!TOKENID=SECRET`; default: the seed's first token, else a generated one. */
   token?: string;
   taskDurationMs?: number;
@@ -43,6 +56,8 @@ export interface SimulatorOptions {
   /** Request log sink; false (default for embedding) keeps quiet. */
   log?: ((line: string) => void) | false;
   random?: () => number;
+  /** Serve each node's SSH (default: as the seed's `ssh.enabled` says). */
+  ssh?: boolean;
 }
 
 export interface RunningSimulator {
@@ -54,6 +69,8 @@ export interface RunningSimulator {
   tokenId: string;
   /** SHA-256 fingerprint of the self-signed certificate. */
   fingerprint: string;
+  /** The nodes' SSH endpoints, when served. */
+  ssh: NodeSshEndpoint[];
   context: SimContext;
   state(): ClusterState;
   dump(): ReturnType<typeof dumpState>;
@@ -61,6 +78,8 @@ export interface RunningSimulator {
   setBehaviour(behaviour: Partial<Behaviour>): Behaviour;
   calls(): CallRecord[];
   unknownRoutes(): UnknownRoute[];
+  /** How often each injected fault fired since start or the last reset. */
+  injectedFaults(): InjectedFaultCounts;
   /** Back to the seed and the start-up behaviour (tokens kept); clears tasks, locks, faults, calls. */
   reset(): void;
   /** Resolves when no task is running. */
@@ -96,22 +115,34 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     unauthorizedDelayMs: options.unauthorizedDelayMs ?? seed.behaviour.unauthorizedDelayMs ?? DEFAULT_BEHAVIOUR.unauthorizedDelayMs,
   };
   const log = options.log === undefined || options.log === false ? () => {} : options.log;
-  const initial = restored ? { ...restored.state, tokens } : stateFromSeed(seed, tokens);
-  const ctx = new SimContext(initial, { ...behaviour }, options.stateFile, options.random ?? Math.random, log);
+  const initial = restored
+    ? { ...restored.state, mappings: restored.state.mappings ?? { pci: {}, usb: {}, dir: {} }, tokens, users: restored.state.users ?? usersFromSeed(seed, tokens) }
+    : stateFromSeed(seed, tokens);
+  const dataDir = options.dataDir ?? (options.stateFile ? `${options.stateFile}.files` : undefined);
+  const files = dataDir ? new StorageFiles(dataDir) : StorageFiles.temporary();
+  const ctx = new SimContext(initial, { ...behaviour }, options.stateFile, options.random ?? Math.random, log, files);
   if (restored) ctx.tasks.load(restored.tasks);
 
   const router = new Router();
+  registerAccessRoutes(router);
   registerClusterRoutes(router);
+  registerMappingRoutes(router);
   registerNodeRoutes(router);
+  registerStorageRoutes(router);
   registerQemuRoutes(router);
   registerAgentRoutes(router);
+  registerAccessControlRoutes(router);
+  registerQemuDiskRoutes(router);
+  router.guard(accessGuard);
 
   const reset = () => {
     ctx.behaviour = { ...behaviour, taskDurations: { ...behaviour.taskDurations } };
     ctx.locks.reset();
     ctx.tasks.reset();
     ctx.state = stateFromSeed(seed, tokens);
+    ctx.files.clear();
     ctx.faults = { ...NO_FAULTS };
+    ctx.injectedFaults.reset();
     ctx.calls.clear();
     ctx.unknownRoutes = [];
     ctx.changed();
@@ -136,6 +167,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     });
   });
   const port = (server.address() as AddressInfo).port;
+  const ssh: NodeSshEndpoint[] = [];
+  if (options.ssh ?? seed.ssh.enabled) {
+    const names = Object.keys(ctx.state.nodes);
+    for (const [i, name] of names.entries()) {
+      ssh.push(await startNodeSsh(() => ctx, name, host, seed.ssh.port ? seed.ssh.port + i : 0));
+    }
+  }
   const first = tokens[0] as Token;
   ctx.changed();
 
@@ -145,6 +183,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     token: `${first.id}=${first.secret}`,
     tokenId: first.id,
     fingerprint: certificate.fingerprint,
+    ssh,
     context: ctx,
     state: () => ctx.state,
     dump: () => dumpState(ctx),
@@ -152,9 +191,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     setBehaviour: (b) => (ctx.behaviour = { ...ctx.behaviour, ...b }),
     calls: () => [...ctx.calls.values()],
     unknownRoutes: () => [...ctx.unknownRoutes],
+    injectedFaults: () => ctx.injectedFaults.snapshot(),
     reset,
     idle: () => ctx.tasks.idle(),
     close: async () => {
+      for (const endpoint of ssh) await endpoint.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

@@ -181,7 +181,22 @@ export function validateOption(key: string, value: string): string {
   }
   if (spec.type === "boolean") return value === "1" || /^(on|yes|true)$/i.test(value) ? "1" : "0";
   if (spec.type === "integer") return String(Number(value));
+  if (key === "description") return storedDescription(value);
   return value;
+}
+
+/**
+ * The description as it reads back after qemu-server wrote it to the config file and parsed
+ * it again: written as one `#` comment line per line (Perl's split drops trailing empty ones),
+ * read back line by line with a newline each, then trailing whitespace stripped.
+ */
+export function storedDescription(value: string): string {
+  const lines = value.split("\n");
+  while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+  return lines
+    .map((l) => `${l}\n`)
+    .join("")
+    .replace(/\s+$/, "");
 }
 
 /**

@@ -12,11 +12,17 @@ export interface RequestContext {
   path: Record<string, string>;
   /** Query string and body parameters, merged. */
   params: Record<string, string>;
-  /** The authenticated API token id, e.g. root@pam!terraform. */
+  /**
+   * Who is calling: an API token id (root@pam!terraform) or, with a ticket, a user id
+   * (root@pam); "" on the routes Proxmox serves without authentication.
+   */
   user: string;
 }
 
 export type Handler = (req: RequestContext) => unknown;
+
+/** Runs before a matched handler (permission checks, proxying to offline nodes); throws to refuse. */
+export type Guard = (req: RequestContext, route: string) => void;
 
 interface Route {
   method: string;
@@ -27,6 +33,12 @@ interface Route {
 
 export class Router {
   private readonly routes: Route[] = [];
+  private readonly guards: Guard[] = [];
+
+  guard(g: Guard): this {
+    this.guards.push(g);
+    return this;
+  }
 
   add(method: string, template: string, handler: Handler): this {
     this.routes.push({ method, template, segments: template.split("/").filter(Boolean), handler });
@@ -60,7 +72,13 @@ export class Router {
           break;
         }
       }
-      if (ok) return { template: r.template, handler: r.handler, path };
+      if (!ok) continue;
+      const route = `${r.method} ${r.template}`;
+      const handler: Handler = (req) => {
+        for (const g of this.guards) g(req, route);
+        return r.handler(req);
+      };
+      return { template: r.template, handler, path };
     }
     return undefined;
   }

@@ -1,6 +1,6 @@
 /**
  * The simulator's seed: the cluster it starts with. A config file (JSON or YAML) lists API
- * tokens, nodes, storages, pools, templates and VMs, and optional behaviour settings; it is
+ * tokens, users (with passwords for ticket login), nodes, storages, pools, templates and VMs, and optional behaviour settings; it is
  * validated with zod and every problem is reported with its path. Without a file the default
  * seed is used: node `pve1`, storages `local-lvm` and `local`, bridge `vmbr0` and template 9000
  * `ubuntu-24.04-cloud` (guest agent on, cloud-init drive).
@@ -8,6 +8,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { accessSeedFields, accessSeedProblems } from "./access-seed.js";
 
 const tokenId = z
   .string()
@@ -34,7 +35,24 @@ export const seedSchema = z.object({
     .string()
     .regex(/^\d+\.\d+(\.\d+)?$/, "must be a Proxmox VE version like 9.2.11")
     .default("9.2.11"),
-  tokens: z.array(z.object({ id: tokenId, secret: z.string().min(1) })).optional(),
+  tokens: z.array(z.object({ id: tokenId, secret: z.string().min(1), privsep: z.boolean().default(true) })).optional(),
+  /** Users (root@pam always exists); a password enables password login (POST /access/ticket). */
+  users: z
+    .array(
+      z.object({
+        id: z.string().regex(/^[^\s:/]+@[A-Za-z][A-Za-z0-9.\-_]+$/, "must look like USER@REALM"),
+        password: z.string().min(1).optional(),
+        enable: z.boolean().default(true),
+        expire: z.number().int().nonnegative().default(0),
+        comment: z.string().optional(),
+        email: z.string().optional(),
+        /** authorized_keys lines for the node's SSH (pam users). */
+        sshKeys: z.array(z.string().min(1)).optional(),
+      }),
+    )
+    .default([]),
+  /** The nodes' SSH endpoints (off unless enabled: they cost a start-up and a port per node). */
+  ssh: z.object({ enabled: z.boolean().default(false), port: z.number().int().min(0).max(65535).optional() }).default({ enabled: false }),
   nodes: z
     .array(
       z.object({
@@ -61,6 +79,8 @@ export const seedSchema = z.object({
     )
     .default([]),
   pools: z.array(z.object({ id: z.string().regex(/^[A-Za-z0-9\-_]+$/), comment: z.string().optional() })).default([]),
+  /** Custom roles, groups and ACL entries (see access-seed.ts; no `acl`: everyone is Administrator). */
+  ...accessSeedFields,
   templates: z.array(vmSchema).default([]),
   vms: z.array(vmSchema).default([]),
   behaviour: z
@@ -163,6 +183,8 @@ export function parseSeed(input: unknown, source = "(inline)"): Seed {
       if (name === "templates" && vm.status === "running") problems.push(`  ${name}.${i}.status: a template cannot run`);
     });
   }
+  const userIds = new Set(["root@pam", ...seed.users.map((u) => u.id), ...(seed.tokens ?? []).map((t) => t.id.split("!")[0] as string)]);
+  problems.push(...accessSeedProblems(seed, userIds, seed.tokens ? new Set(seed.tokens.map((t) => t.id)) : undefined));
   if (problems.length > 0) throw new SeedError(`invalid simulator config ${source}:\n${problems.join("\n")}`);
   return seed;
 }

@@ -1,16 +1,18 @@
 /**
  * The HTTPS front of the simulator: `/api2/json/...` with Proxmox's envelope (`{"data": ...}`),
- * status lines and error bodies, API-token authentication
- * (`Authorization: PVEAPIToken=USER@REALM!TOKENID=SECRET`), URL-decoded path segments,
+ * status lines and error bodies, authentication by API token
+ * (`Authorization: PVEAPIToken=USER@REALM!TOKENID=SECRET`) or by login ticket (`PVEAuthCookie`
+ * cookie, plus the `CSRFPreventionToken` header on writes), URL-decoded path segments,
  * form-encoded or JSON bodies, fault injection, call recording, and loud 501s for routes the
  * simulator does not implement. `/_sim/...` is the inspection and fault API for tests.
  */
 import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
+import { tokenOwner, userUsable } from "./access.js";
 import type { SimContext } from "./context.js";
 import { PropertyStringError } from "./config-strings.js";
-import { PveError } from "./errors.js";
+import { ProxyError, PveError } from "./errors.js";
 import type { Router } from "./router.js";
 import { sleep } from "./tasks.js";
 
@@ -48,6 +50,10 @@ function send(res: ServerResponse, status: number, message: string, body: unknow
 }
 
 function sendError(res: ServerResponse, err: unknown): number {
+  if (err instanceof ProxyError) {
+    send(res, err.status, err.message, undefined);
+    return err.status;
+  }
   if (err instanceof PveError) {
     const body: Record<string, unknown> = { data: null, message: `${err.message}\n` };
     if (err.errors) body.errors = err.errors;
@@ -92,30 +98,59 @@ function parseParams(url: URL, contentType: string | undefined, body: string): R
       for (const [k, v] of Object.entries(data)) if (v !== null && v !== undefined) params[k] = stringify(v);
     }
   } else {
-    for (const [k, v] of new URLSearchParams(body)) params[k] = v;
+    // A repeated key is an array parameter (e.g. a mapping's `map`); its values are kept one per line.
+    for (const [k, v] of new URLSearchParams(body)) params[k] = Object.hasOwn(params, k) ? `${params[k]}\n${v}` : v;
   }
   return params;
 }
 
-/** The token id if the Authorization header carries a valid API token; undefined if none; null if invalid. */
-function authenticate(ctx: SimContext, header: string | undefined): string | undefined | null {
+/** PVE::APIServer's extract_auth_value: `key=value` (or `key value`) in a header, URI-decoded. */
+function authValue(header: string | undefined, key: string): string | undefined {
   if (!header) return undefined;
-  const raw = /(?:^|\s)PVEAPIToken(?:=| )([^;]*)/.exec(header)?.[1];
+  const raw = new RegExp(`(?:^|\\s)${key}(?:=| )([^;]*)`).exec(header)?.[1];
   if (!raw) return undefined;
-  let value: string;
   try {
-    value = decodeURIComponent(raw.trim());
+    return decodeURIComponent(raw.trim());
   } catch {
-    return null;
+    return "";
   }
+}
+
+/** The token id if the value is a valid API token of an enabled user; null if invalid. */
+function verifyToken(ctx: SimContext, value: string): string | null {
   const m = /^(.*)=(.*)$/.exec(value);
   if (!m) return null;
   const [, id, secret] = m as unknown as [string, string, string];
   const token = ctx.state.tokens.find((t) => t.id === id);
-  if (!token) return null;
+  if (!token || !userUsable(ctx.state.users[tokenOwner(id)], Date.now() / 1000)) return null;
   const a = Buffer.from(token.secret);
   const b = Buffer.from(secret);
   return a.length === b.length && timingSafeEqual(a, b) ? id : null;
+}
+
+interface Caller {
+  /** Token id or user id; undefined: no credentials; null: credentials that do not check out. */
+  user: string | undefined | null;
+  /** Authenticated by ticket (CSRF checks apply) rather than by API token. */
+  byTicket: boolean;
+}
+
+/** pve-manager's auth_handler: an API token in Authorization wins, else the PVEAuthCookie ticket. */
+function authenticate(ctx: SimContext, headers: IncomingMessage["headers"]): Caller {
+  const token = authValue(headers.authorization, "PVEAPIToken");
+  if (token !== undefined) return { user: verifyToken(ctx, token), byTicket: false };
+  const ticket = authValue(headers.cookie, "PVEAuthCookie");
+  if (ticket === undefined) return { user: undefined, byTicket: false };
+  const user = ctx.tickets.verifyTicket(ticket);
+  return { user: user && userUsable(ctx.state.users[user], Date.now() / 1000) ? user : null, byTicket: true };
+}
+
+/** The calls Proxmox answers without authentication. */
+function isPublic(method: string, relPath: string): boolean {
+  return (
+    (relPath === "/access/domains" && method === "GET") ||
+    (relPath === "/access/ticket" && (method === "GET" || method === "POST"))
+  );
 }
 
 export function createServer(deps: ServerDeps): https.Server {
@@ -145,11 +180,11 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
     return;
   }
 
-  const user = authenticate(ctx, req.headers.authorization);
+  const caller = authenticate(ctx, req.headers);
 
   if (url.pathname.startsWith("/_sim/")) {
-    if (!user) {
-      send(res, 401, user === null ? "Authentication failed!" : "No ticket", undefined);
+    if (!caller.user || caller.byTicket) {
+      send(res, 401, caller.user === undefined ? "No ticket" : "Authentication failed!", undefined);
       done(401);
       return;
     }
@@ -177,16 +212,6 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
     return;
   }
 
-  if (!user) {
-    // Proxmox delays every unauthorized answer (3 s) and sends no body.
-    if (ctx.behaviour.unauthorizedDelayMs > 0) await sleep(ctx.behaviour.unauthorizedDelayMs);
-    send(res, 401, user === null ? "Authentication failed!" : "No ticket", undefined);
-    done(401);
-    return;
-  }
-
-  if (ctx.faults.latencyMs > 0) await sleep(ctx.faults.latencyMs);
-
   let segments: string[];
   try {
     segments = url.pathname
@@ -201,8 +226,34 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
   }
   const relPath = `/${segments.join("/")}`;
   const match = deps.router.match(method, segments);
+  // Recorded before authentication: a client whose login the simulator cannot serve still shows up.
+  if (!match) ctx.unknownRoutes.push({ method, path: relPath, at: new Date().toISOString(), authenticated: !!caller.user });
+
+  const needsAuth = !isPublic(method, relPath);
+  if (needsAuth && !caller.user) {
+    // Proxmox delays every unauthorized answer (3 s) and sends no body.
+    if (ctx.behaviour.unauthorizedDelayMs > 0) await sleep(ctx.behaviour.unauthorizedDelayMs);
+    send(res, 401, caller.user === null ? "Authentication failed!" : "No ticket", undefined);
+    done(401);
+    return;
+  }
+  // CSRF protection applies to ticket sessions only (not API tokens, not uploads).
+  const isUpload = method === "POST" && /^\/nodes\/[^/]+\/storage\/[^/]+\/upload$/.test(relPath);
+  if (needsAuth && caller.byTicket && method !== "GET" && !isUpload) {
+    const csrf = req.headers.csrfpreventiontoken;
+    if (!ctx.tickets.verifyCsrfToken(caller.user as string, Array.isArray(csrf) ? csrf[0] : csrf)) {
+      send(res, 401, "Permission denied - invalid csrf token", { data: null, message: "Permission denied - invalid csrf token\n" });
+      done(401);
+      return;
+    }
+  }
+
+  if (ctx.faults.latencyMs > 0) {
+    ctx.injectedFaults.record("delayedRequests");
+    await sleep(ctx.faults.latencyMs);
+  }
+
   if (!match) {
-    ctx.unknownRoutes.push({ method, path: relPath, at: new Date().toISOString() });
     deps.log(
       `[pve-sim] !!!!! UNKNOWN ROUTE: ${method} ${relPath} is not implemented by the simulator (answered 501); ` +
         `tests treat this as a failure - add the endpoint or fix the client`,
@@ -215,6 +266,7 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
   ctx.recordCall(method, match.template, req.headers["user-agent"]);
 
   if (ctx.faults.http500Rate > 0 && ctx.random() < ctx.faults.http500Rate) {
+    ctx.injectedFaults.record("http500");
     const message = "simulated internal server error (fault injection)";
     send(res, 500, message, { data: null, message: `${message}\n` });
     done(500, "fault injection");
@@ -223,10 +275,12 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
 
   try {
     const params = parseParams(url, req.headers["content-type"], body);
-    const data = await match.handler({ ctx, method, path: match.path, params, user });
+    const data = await match.handler({ ctx, method, path: match.path, params, user: caller.user ?? "" });
     send(res, 200, "OK", { data: data === undefined ? null : data });
     done(200);
   } catch (err) {
+    // Every 401 is delayed, a failed login included.
+    if (err instanceof PveError && err.status === 401 && ctx.behaviour.unauthorizedDelayMs > 0) await sleep(ctx.behaviour.unauthorizedDelayMs);
     const status = sendError(res, err);
     done(status, err instanceof Error ? statusText(err.message) : "");
   }

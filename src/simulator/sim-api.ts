@@ -10,12 +10,15 @@
  *   GET    /_sim/calls           every method + route template served, with counts
  *   DELETE /_sim/calls           forget served calls and unknown routes
  *   GET    /_sim/unknown-routes  requests answered 501 because the simulator does not know the route
+ *   PUT    /_sim/nodes/{node}    {online: false, error?: "No route to host"} takes a node offline (595 to its calls), {online: true} back
+ *   GET    /_sim/injected-faults how often each fault fired {delayedRequests, http500, failedTasks, lockTimeouts}
  */
 import { z } from "zod";
 import type { SimContext } from "./context.js";
 import { PveError } from "./errors.js";
 import { updateFaults } from "./faults.js";
 import type { SimApi } from "./server.js";
+import { setNodeOnline } from "./node-reachability.js";
 
 const behaviourSchema = z
   .object({
@@ -28,13 +31,20 @@ const behaviourSchema = z
   .strict()
   .partial();
 
-/** The dump never contains token secrets. */
+/** The dump never contains token secrets or password hashes. */
 export function dumpState(ctx: SimContext) {
   return {
-    state: { ...ctx.state, tokens: ctx.state.tokens.map((t) => ({ id: t.id, secret: "**********" })) },
+    state: {
+      ...ctx.state,
+      tokens: ctx.state.tokens.map((t) => ({ id: t.id, secret: "**********" })),
+      users: Object.fromEntries(
+        Object.entries(ctx.state.users).map(([id, { passwordHash, ...u }]) => [id, passwordHash ? { ...u, password: "**********" } : u]),
+      ),
+    },
     tasks: ctx.tasks.list().map(({ log: _log, ...t }) => t),
     locks: ctx.locks.snapshot(),
     faults: ctx.faults,
+    injectedFaults: ctx.injectedFaults.snapshot(),
     behaviour: ctx.behaviour,
     calls: [...ctx.calls.values()],
     unknownRoutes: ctx.unknownRoutes,
@@ -57,6 +67,8 @@ export function createSimApi(getCtx: () => SimContext, reset: () => void): SimAp
     handle(method, name, body) {
       const ctx = getCtx();
       const route = `${method} ${name}`;
+      const nodeControl = /^nodes\/([^/]+)$/.exec(name);
+      if (nodeControl && method === "PUT") return controlNodeReachability(ctx, nodeControl[1] as string, body);
       switch (route) {
         case "GET state":
           return dumpState(ctx);
@@ -89,9 +101,26 @@ export function createSimApi(getCtx: () => SimContext, reset: () => void): SimAp
           return null;
         case "GET unknown-routes":
           return ctx.unknownRoutes;
+        case "GET injected-faults":
+          return ctx.injectedFaults.snapshot();
         default:
           throw new PveError(501, `Method '${method} /_sim/${name}' not implemented`);
       }
     },
   };
+}
+
+const nodeReachabilitySchema = z.object({ online: z.boolean(), error: z.string().min(1).optional() }).strict();
+
+function controlNodeReachability(ctx: SimContext, node: string, body: unknown) {
+  let wanted: z.infer<typeof nodeReachabilitySchema>;
+  try {
+    wanted = nodeReachabilitySchema.parse(body ?? {});
+  } catch (err) {
+    throw invalid(err);
+  }
+  const n = setNodeOnline(ctx.state, node, wanted.online, wanted.error);
+  if (!n) throw new PveError(400, `no such node '${node}'`);
+  ctx.changed();
+  return { node, online: n.unreachable === undefined, ...(n.unreachable ? { error: n.unreachable } : {}) };
 }

@@ -15,6 +15,9 @@ import {
 } from "./config-strings.js";
 import { fail } from "./errors.js";
 import { isDriveKey, validateOption } from "./qemu-schema.js";
+import { hashPassword, tokenOwner, type UserState } from "./access.js";
+import { accessFromSeed } from "./access-seed.js";
+import type { AccessControlState } from "./permissions.js";
 import type { Seed } from "./seed.js";
 import type { TaskRecord } from "./tasks.js";
 import type { ConfigMap } from "./vm-config.js";
@@ -24,6 +27,14 @@ export interface VolumeState {
   format: string;
   content: string;
   vmid?: number;
+  /** Creation time (Unix seconds) of a file volume. */
+  ctime?: number;
+  /** The volume is a real file under the simulator's data directory (see storage-files.ts). */
+  onDisk?: boolean;
+  /** For disk images kept as files (iso/import content): the size a disk imported from it gets. */
+  virtualSize?: number;
+  /** For disk images kept as files: the image format found in the file's header. */
+  imageFormat?: string;
 }
 
 export interface StorageState {
@@ -42,6 +53,8 @@ export interface NodeState {
   cpus: number;
   memory: number;
   bridges: string[];
+  /** Set while the node is offline: the connection error its API proxy gives (see node-reachability.ts). */
+  unreachable?: string;
 }
 
 export interface PoolState {
@@ -64,15 +77,33 @@ export interface VmState {
 export interface Token {
   id: string;
   secret: string;
+  /** Privilege separation (Proxmox's default): the token gets its own ACLs, not its user's. */
+  privsep?: boolean;
+}
+
+export type MappingType = "pci" | "usb" | "dir";
+
+/** One /cluster/mapping entry: a property string per node, as pve-guest-common keeps them. */
+export interface MappingEntry {
+  map: string[];
+  description?: string;
+  mdev?: boolean;
+  liveMigration?: boolean;
 }
 
 export interface ClusterState {
   version: string;
   tokens: Token[];
+  /** userid -> user (pve-access-control's user.cfg). */
+  users: Record<string, UserState>;
   nodes: Record<string, NodeState>;
   storages: Record<string, StorageState>;
   pools: Record<string, PoolState>;
   vms: Record<string, VmState>;
+  /** Resource mappings by type and id. */
+  mappings: Record<MappingType, Record<string, MappingEntry>>;
+  /** Roles, groups and ACL (permissions.ts); absent in state files written before privileges existed. */
+  access?: AccessControlState;
 }
 
 const GiB = 1024 ** 3;
@@ -176,8 +207,31 @@ export function formatBytes(bytes: number): string {
 
 // ---- building state from a seed -------------------------------------------------------------
 
+/** root@pam always exists; every token's owner exists; seeded passwords are stored hashed. */
+export function usersFromSeed(seed: Seed, tokens: Token[]): Record<string, UserState> {
+  const users: Record<string, UserState> = { "root@pam": { userid: "root@pam", enable: true, expire: 0 } };
+  for (const t of tokens) {
+    const owner = tokenOwner(t.id);
+    users[owner] ??= { userid: owner, enable: true, expire: 0 };
+  }
+  for (const u of seed.users) {
+    users[u.id] = {
+      userid: u.id,
+      enable: u.enable,
+      expire: u.expire,
+      ...(u.password ? { passwordHash: hashPassword(u.password) } : {}),
+      ...(u.comment ? { comment: u.comment } : {}),
+      ...(u.email ? { email: u.email } : {}),
+      ...(u.sshKeys ? { sshKeys: [...u.sshKeys] } : {}),
+    };
+  }
+  return users;
+}
+
 export function stateFromSeed(seed: Seed, tokens: Token[]): ClusterState {
-  const state: ClusterState = { version: seed.version, tokens, nodes: {}, storages: {}, pools: {}, vms: {} };
+  const users = usersFromSeed(seed, tokens);
+  const access = accessFromSeed(seed, Object.keys(users), tokens.map((t) => t.id));
+  const state: ClusterState = { version: seed.version, tokens, users, nodes: {}, storages: {}, pools: {}, vms: {}, mappings: { pci: {}, usb: {}, dir: {} }, access };
   for (const n of seed.nodes) {
     state.nodes[n.name] = { name: n.name, cpus: n.cpus, memory: Math.round(n.memoryGiB * GiB), bridges: [...n.bridges] };
   }

@@ -32,6 +32,8 @@ export interface TaskRunnerOptions {
   failureRate: () => number;
   random: () => number;
   onChange: () => void;
+  /** Called each time an injected failure is thrown (fault counting). */
+  onInjectedFailure?: () => void;
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -78,7 +80,10 @@ export class TaskRunner {
       work: async () => {
         const ms = this.options.durationMs(type);
         if (ms > 0) await sleep(ms);
-        if (injected) throw new Error(`${type} failed: simulated failure (fault injection)`);
+        if (injected) {
+          this.options.onInjectedFailure?.();
+          throw new Error(`${type} failed: simulated failure (fault injection)`);
+        }
       },
     };
     const done = (async () => {

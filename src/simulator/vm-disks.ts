@@ -44,9 +44,12 @@ export function createDisk(ctx: SimContext, vm: VmState, key: string, value: str
     let size = Math.round(fresh.sizeGiB * GiB);
     const importFrom = drive["import-from"];
     if (importFrom) {
+      const from = splitVolumeId(importFrom);
+      const fromStorage = from ? ctx.state.storages[from.storage] : undefined;
+      if (fromStorage) ctx.files.rescan(fromStorage);
       const source = findVolume(ctx.state, importFrom);
       if (!source) throw fail(`volume '${importFrom}' does not exist`);
-      size = source.size;
+      size = source.virtualSize ?? source.size;
       delete drive["import-from"];
     }
     const volid = allocVolume(ctx.state, fresh.storage, vm.node, vm.vmid, size, { format: drive.format });
@@ -74,6 +77,8 @@ export function createDisk(ctx: SimContext, vm: VmState, key: string, value: str
     }
   });
   if (!sameVolume && drive.media !== "cdrom") drive.size = String(volume.size);
+  // An unused disk that is attached again is no longer unused.
+  for (const [k, v] of Object.entries(vm.conf)) if (/^unused\d+$/.test(k) && v === file) delete vm.conf[k];
   return formatDrive(drive);
 }
 

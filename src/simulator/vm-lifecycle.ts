@@ -16,7 +16,7 @@ import {
 } from "./config-strings.js";
 import type { SimContext } from "./context.js";
 import { fail, paramError } from "./errors.js";
-import { isDriveKey } from "./qemu-schema.js";
+import { isDriveKey, storedDescription } from "./qemu-schema.js";
 import {
   allocVolume,
   findVolume,
@@ -137,7 +137,7 @@ async function cloneWorker(ctx: SimContext, node: string, vmid: number, p: Clone
   if (newconf.vmgenid) newconf.vmgenid = randomUUID();
   delete newconf.template;
   newconf.name = p.name ?? `Copy-of-VM-${src.conf.name ?? vmid}`;
-  if (p.description) newconf.description = p.description;
+  if (p.description) newconf.description = storedDescription(p.description);
   // the temporary config that makes the new VMID taken while the disks are copied
   const vm: VmState = { vmid: p.newid, node, conf: { lock: "clone" }, pending: {}, status: "stopped" };
   ctx.state.vms[p.newid] = vm;

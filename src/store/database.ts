@@ -1,10 +1,13 @@
 import pg from "pg";
+import { PgErroredStateStore } from "./errored-state-store.js";
 import { migrate } from "./migrations.js";
 import { RunStore } from "./run-store.js";
 
 export interface Database {
   pool: pg.Pool;
   runs: RunStore;
+  /** errored.tfstate files kept for the next run (TerraformRunnerOptions.erroredStates). */
+  erroredStates: PgErroredStateStore;
   close(): Promise<void>;
 }
 
@@ -23,6 +26,7 @@ export async function openDatabase(url: string, schema: string, options: { max?:
   return {
     pool,
     runs: new RunStore(pool, schema),
+    erroredStates: new PgErroredStateStore(pool, schema),
     close: () => (closed ??= pool.end()),
   };
 }

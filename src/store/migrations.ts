@@ -47,7 +47,60 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: (schema: s
       );
     `,
   },
+  {
+    version: 2,
+    name: "read-only role for the sidecar",
+    // The sidecar only reads runs and run logs. This role may SELECT in this schema (tables made
+    // by later migrations too, through default privileges) and nothing else: not the Terraform
+    // state schema, no writes. A login for the sidecar is made a member of it (docs/helm.md).
+    // Creating a role needs CREATEROLE: without it the step only says so, and the sidecar keeps
+    // the operator's login until an administrator creates the role.
+    sql: (s) => `
+      do $ptm$
+      begin
+        if not exists (select 1 from pg_roles where rolname = '${readerRole(s)}') then
+          begin
+            create role ${readerRole(s)} nologin;
+          exception when insufficient_privilege then
+            raise notice 'cannot create role ${readerRole(s)} (no CREATEROLE): create it to give the sidecar a read-only login';
+            return;
+          end;
+        end if;
+        grant usage on schema ${s} to ${readerRole(s)};
+        grant select on all tables in schema ${s} to ${readerRole(s)};
+        alter default privileges in schema ${s} grant select on tables to ${readerRole(s)};
+      end
+      $ptm$;
+    `,
+  },
+  {
+    version: 3,
+    name: "errored Terraform states",
+    // errored.tfstate files that tofu wrote when it could not save state (src/terraform/errored-state.ts),
+    // kept until the next run pushes them back. Terraform state: not for the sidecar's read-only role,
+    // which the default privileges of migration 2 would otherwise give SELECT on it.
+    sql: (s) => `
+      create table ${s}.errored_states (
+        workspace text primary key,
+        state bytea not null,
+        digest text not null,
+        saved_at timestamptz not null default now()
+      );
+      do $ptm$
+      begin
+        if exists (select 1 from pg_roles where rolname = '${readerRole(s)}') then
+          revoke all on ${s}.errored_states from ${readerRole(s)};
+        end if;
+      end
+      $ptm$;
+    `,
+  },
 ];
+
+/** The read-only role of a schema's tables (the sidecar's logins are members of it). */
+export function readerRole(schema: string): string {
+  return `${schema}_reader`;
+}
 
 export const LATEST_MIGRATION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
@@ -55,6 +108,9 @@ export async function migrate(pool: pg.Pool, schema: string): Promise<number[]> 
   assertIdentifier(schema);
   const client = await pool.connect();
   try {
+    // Up to date: nothing to lock or create. This also lets a read-only login (the sidecar's)
+    // open a database that the operator has migrated.
+    if (await isUpToDate(client, schema)) return [];
     // One lock per schema name: two processes migrating the same schema serialize here.
     await client.query("select pg_advisory_lock(hashtext($1))", [`ptm-migrate:${schema}`]);
     await client.query(`create schema if not exists ${schema}`);
@@ -82,6 +138,14 @@ export async function migrate(pool: pg.Pool, schema: string): Promise<number[]> 
     await client.query("select pg_advisory_unlock(hashtext($1))", [`ptm-migrate:${schema}`]).catch(() => undefined);
     client.release();
   }
+}
+
+async function isUpToDate(client: pg.PoolClient, schema: string): Promise<boolean> {
+  const { rows } = await client.query<{ table: string | null }>("select to_regclass($1) as table", [`${schema}.schema_migrations`]);
+  if (!rows[0]?.table) return false;
+  const applied = await client.query<{ version: number }>(`select version from ${schema}.schema_migrations`);
+  const versions = new Set(applied.rows.map((r) => r.version));
+  return MIGRATIONS.every((m) => versions.has(m.version));
 }
 
 export function assertIdentifier(name: string): void {

@@ -20,6 +20,17 @@ export interface SynthesisInput {
   endpoint?: string;
   /** Schema of the pg backend; default DEFAULT_STATE_SCHEMA. */
   stateSchema?: string;
+  /**
+   * metadata.uid of the ProxmoxVM: the VM then carries its ownership tag (`ptm-owner-<uid>`,
+   * stacks/ownership-marker.ts). Pass it on every run; leaving it out removes the tag.
+   */
+  uid?: string;
+  /**
+   * True for a deletion run (and for explaining a refused plan, see src/terraform/replacement.ts):
+   * the VM resource then has no `lifecycle.prevent_destroy`. Default false: every other run
+   * refuses a plan that would destroy or replace the VM, unless spec.allowReplacement is set.
+   */
+  allowDestroy?: boolean;
 }
 
 export interface SynthesisResult {

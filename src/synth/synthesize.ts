@@ -7,6 +7,7 @@ import { synthesisHash } from "./synthesis-hash.js";
 export { DEFAULT_STATE_SCHEMA, type SynthesisInput, type SynthesisResult } from "./synthesis-input.js";
 export { SynthesisError } from "./synthesis-error.js";
 export { workspaceName } from "./workspace-name.js";
+export { OWNERSHIP_TAG_PREFIX, ownershipTag, ownerUidOfTag } from "../../stacks/ownership-marker.js";
 
 /** Fixed stack id: it only appears in the stripped metadata, but keeps construct paths identical. */
 const STACK_ID = "proxmox-vm";

@@ -1,6 +1,6 @@
 export * from "./events.js";
 export { TerraformError, MAX_CONDITION_MESSAGE, type TerraformErrorKind } from "./terraform-error.js";
-export { classifyFailure, describeFailure, STORAGE_FULL_HINT, type FailureKind, type FailureClass } from "./classify-error.js";
+export { classifyFailure, describeFailure, STORAGE_FULL_HINT, REPLACEMENT_REQUIRED_HINT, type FailureKind, type FailureClass } from "./classify-error.js";
 export { Redactor, REDACTED, isSecretName } from "./redact.js";
 export { encryptionConfig, ENCRYPTION_ENV, MIN_PASSPHRASE_LENGTH } from "./encryption.js";
 export { parseLine, LineSplitter } from "./json-stream.js";
@@ -14,3 +14,5 @@ export {
   type ApplyResult,
   type VersionInfo,
 } from "./runner.js";
+export { explainReplacement, replacementsInPlan, type Replacement } from "./replacement.js";
+export { ERRORED_STATE_FILE, type ErroredStateStore, type ErroredStateKept, type StoredErroredState } from "./errored-state.js";

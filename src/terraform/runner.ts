@@ -33,11 +33,12 @@
  * selected workspace in .terraform/environment.
  */
 import { randomUUID } from "node:crypto";
-import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describeFailure, type FailureProblem } from "./classify-error.js";
 import { fileUsesFilesystemMirror, parseGoDuration } from "./cli-config.js";
 import { ENCRYPTION_ENV, encryptionConfig } from "./encryption.js";
+import { ERRORED_STATE_FILE, type ErroredStateKept, type ErroredStateStore } from "./errored-state.js";
 import {
   emptyChanges,
   type ChangeCounts,
@@ -76,6 +77,8 @@ export interface TerraformRunnerOptions {
   inheritEnv?: readonly string[];
   /** Where tofu's (immediately unlinked) output files live; default /dev/shm, else the OS temp dir. See process.ts. */
   scratchDir?: string;
+  /** Durable home for errored.tfstate files (see errored-state.ts); without one they stay in the work directory. */
+  erroredStates?: ErroredStateStore;
 }
 
 export interface RunOptions {
@@ -182,8 +185,8 @@ interface CommandOutcome {
 }
 
 export class TerraformRunner {
-  private readonly opts: Required<Omit<TerraformRunnerOptions, "cliConfigFile" | "scratchDir" | "pluginCacheDir">> &
-    Pick<TerraformRunnerOptions, "cliConfigFile" | "scratchDir">;
+  private readonly opts: Required<Omit<TerraformRunnerOptions, "cliConfigFile" | "scratchDir" | "pluginCacheDir" | "erroredStates">> &
+    Pick<TerraformRunnerOptions, "cliConfigFile" | "scratchDir" | "erroredStates">;
   /** The TF_PLUGIN_CACHE_DIR runs get, if any (see the header). */
   readonly pluginCacheDir: string | undefined;
   /** Why the cache is or is not used, for the worker's start-up log. */
@@ -239,6 +242,11 @@ export class TerraformRunner {
     await writeFile(tmp, run.configJson, { mode: 0o600 });
     await rename(tmp, path.join(dir, CONFIG_FILE));
 
+    // The work directory is never the source of truth: a workspace it still selects may be gone
+    // from the backend (state row lost, database restored from a backup), and init then fails
+    // with 'Currently selected workspace "x" does not exist' whenever the schema holds more than
+    // one workspace. Starting from "default" (always present) lets select -or-create recreate it.
+    await rm(path.join(dir, ".terraform", "environment"), { force: true });
     const json = this.opts.flavor === "tofu" ? ["-json"] : [];
     await this.takingTurns(() => this.init(run, dir, ["init", "-input=false", "-no-color", "-reconfigure", ...json]));
     await this.selectWorkspace(run, dir, ["workspace", "select", "-or-create", ...json, run.workspace]);
@@ -290,6 +298,10 @@ export class TerraformRunner {
         cwd: dir,
       });
       return { changes: outcome.changeSummary ?? emptyChanges() };
+    } catch (error) {
+      // tofu could not save state: keep what it wrote so the next run records the VM.
+      await this.saveErroredState(run).catch(() => undefined);
+      throw error;
     } finally {
       await rm(path.join(dir, rel), { force: true });
     }
@@ -352,6 +364,84 @@ export class TerraformRunner {
       }
       throw error;
     }
+  }
+
+  /**
+   * `show -json <planFile>`, parsed. The output holds planned values (secrets among them): it is
+   * returned, never emitted or logged.
+   */
+  async showPlan(run: RunOptions, planFile: string): Promise<unknown> {
+    const outcome = await this.exec(run, {
+      phase: "plan",
+      args: ["show", "-no-color", "-json", planFile],
+      captureStdout: true,
+      cwd: this.workdir(run),
+    });
+    return JSON.parse(outcome.stdout) as unknown;
+  }
+
+  /**
+   * Moves a work directory's errored.tfstate into the store (see errored-state.ts). Called by
+   * apply() when it fails; safe to call any time. When the store is unreachable the file stays
+   * where it is and the next pushErroredState tries again.
+   */
+  async saveErroredState(run: RunOptions): Promise<ErroredStateKept> {
+    const file = path.join(this.workdir(run), ERRORED_STATE_FILE);
+    const state = await readFile(file).catch(() => undefined);
+    if (state === undefined) return "none";
+    const store = this.opts.erroredStates;
+    if (store) {
+      try {
+        await store.save(run.workspace, state);
+        await rm(file, { force: true });
+        this.notice(run, "state", "tofu could not save state to the backend; its errored.tfstate is kept for the next run to push back");
+        return "saved";
+      } catch {
+        // Usually the same database that refused the state: try again next run.
+      }
+    }
+    this.notice(run, "state", "tofu could not save state to the backend; errored.tfstate stays in the work directory until the next run pushes it back");
+    return "kept-locally";
+  }
+
+  /**
+   * Before planning (after prepare): pushes a state tofu could not save earlier back into the
+   * backend (`state push`), from the work directory or the store, and forgets it once pushed. A
+   * push that tofu refuses as stale (a newer state was saved since) drops the copy: the backend
+   * already knows more. Any other failure throws, and the copy stays for the next try.
+   */
+  async pushErroredState(run: RunOptions): Promise<{ pushed: boolean }> {
+    await this.saveErroredState(run);
+    const dir = this.workdir(run);
+    const local = path.join(dir, ERRORED_STATE_FILE);
+    const store = this.opts.erroredStates;
+    let state: Buffer | undefined = await readFile(local).catch(() => undefined);
+    let digest: string | undefined;
+    if (state === undefined && store) {
+      const stored = await store.load(run.workspace);
+      if (stored) ({ state, digest } = stored);
+    }
+    if (state === undefined) return { pushed: false };
+    const file = path.join(dir, `.ptm-push-${randomUUID()}.tfstate`);
+    await writeFile(file, state, { mode: 0o600 });
+    let pushed = true;
+    try {
+      await this.exec(run, {
+        phase: "state",
+        args: ["state", "push", `-lock-timeout=${this.opts.lockTimeout}`, path.basename(file)],
+        cwd: dir,
+      });
+      this.notice(run, "state", "pushed the state an earlier run could not save back into the backend");
+    } catch (error) {
+      if (!(error instanceof TerraformError && /lineage|serial/i.test(errorText(error)))) throw error;
+      pushed = false;
+      this.notice(run, "state", "dropped an earlier run's errored state: the backend holds a newer one");
+    } finally {
+      await rm(file, { force: true });
+    }
+    await rm(local, { force: true });
+    if (store && digest !== undefined) await store.clear(run.workspace, digest);
+    return { pushed };
   }
 
   /** `version -json`; with a run, also the providers selected in its work directory. */

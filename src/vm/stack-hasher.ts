@@ -23,10 +23,13 @@ export class StackHasher {
    * `endpoint` is the connection's API URL: not in the JSON (tofu gets it from the environment)
    * but in the hash, so pointing a connection at another Proxmox makes its VMs plan again.
    */
-  synthesize(vm: ProxmoxVMObject, spec: ProxmoxVMSpec, endpoint: string): SynthesisResult {
+  synthesize(vm: ProxmoxVMObject, spec: ProxmoxVMSpec, endpoint: string, options: { allowDestroy?: boolean } = {}): SynthesisResult {
     return synthesizeVmStack({
       namespace: vm.metadata.namespace,
       name: vm.metadata.name,
+      uid: vm.metadata.uid,
+      // Only a deletion may plan the VM's destruction: every other run carries prevent_destroy.
+      allowDestroy: options.allowDestroy ?? false,
       spec,
       ...(vm.status?.vmId !== undefined ? { vmId: vm.status.vmId } : {}),
       providerVersion: this.versions.providerVersion,

@@ -3,8 +3,9 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import type { ProxmoxVMSpecInput } from "../../src/api/proxmox-vm.js";
-import { kubectl, uniqueName } from "../support/kube.js";
+import { deleteNamespace, kubectl, uniqueName } from "../support/kube.js";
 import { ensureCrds, OperatorHarness } from "../support/operator-harness.js";
+import { guardOperatorHarness } from "../support/suite-hooks.js";
 import { repoRoot } from "../support/paths.js";
 
 /**
@@ -55,7 +56,7 @@ describe("examples/", () => {
       await ensureCrds();
       await kubectl(["create", "namespace", namespace]);
     });
-    afterAll(() => kubectl(["delete", "namespace", namespace, "--wait=false"]).catch(() => undefined));
+    afterAll(() => deleteNamespace(namespace));
 
     it.each(allFiles)("%s", async (file) => {
       const out = await kubectl(["apply", "--dry-run=server", "-n", namespace, "-f", path.join(examplesDir, file)]);
@@ -68,6 +69,7 @@ describe("examples/", () => {
 
 describe("the VM examples, through a real operator", () => {
   const h = new OperatorHarness(); // creates ProxmoxConnection "pve" with Secret "pve-token", as connection.yaml does
+  guardOperatorHarness(h);
   const applyArgs = () => ["apply", "--server-side", "--field-manager=argocd-controller", "-n", h.namespace, ...vmFiles.flatMap((f) => ["-f", path.join(examplesDir, f)])];
 
   beforeAll(() => h.start().then(() => undefined));

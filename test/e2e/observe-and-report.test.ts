@@ -1,12 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ProxmoxVMObject } from "../../src/kube/types.js";
 import { proxmoxVm } from "../support/manifests.js";
-import { OperatorHarness } from "../support/operator-harness.js";
+import { useOperatorHarness } from "../support/suite-hooks.js";
+import { waitFor } from "../support/wait.js";
 
 const vm = (name: string, extra: Record<string, unknown>) => proxmoxVm(name, { memory: { dedicated: 1024 }, ...extra });
 
 const condition = (vm: ProxmoxVMObject | undefined, type: string) => vm?.status?.conditions?.find((c) => c.type === type);
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The two ways a ProxmoxVM only looks and never changes Proxmox: driftDetection.mode Report and
@@ -14,9 +14,7 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 describe("drift that is reported, not corrected", () => {
   // Drift checks every 3 s unless a VM says otherwise, so a few happen during the test.
-  const h = new OperatorHarness({ env: { PTM_DRIFT_INTERVAL: "3s" } });
-  beforeAll(() => h.start().then(() => undefined));
-  afterAll(() => h.close());
+  const h = useOperatorHarness({ env: { PTM_DRIFT_INTERVAL: "3s" } });
 
   it("driftDetection.mode Report: the drift is reported on Synced and Proxmox keeps it", async () => {
     await h.apply(vm("reporter", { driftDetection: { mode: "Report" } }));
@@ -26,15 +24,27 @@ describe("drift that is reported, not corrected", () => {
 
     const drifted = await h.waitForVm("reporter", (v) => condition(v, "Synced")?.reason === "DriftDetected", 60_000);
     expect(condition(drifted, "Synced")?.message).toMatch(/1 to change.*driftDetection.mode Report/);
-    // Several more drift checks come and go; none of them applies.
-    await pause(10_000);
+    // Two more drift checks come and go (each a finished run); none of them applies.
+    const checksBefore = (await h.runsOf("reporter")).length;
+    await waitFor("two more finished drift checks", async () => {
+      const runs = await h.runsOf("reporter");
+      return runs.length >= checksBefore + 2 && runs.at(-1)!.status !== "running";
+    });
     const later = await h.getVm("reporter");
     expect(h.sim.state().vms[vmId]!.conf.memory).toBe("2048");
     expect(condition(later, "Ready")?.status).toBe("True");
     expect(condition(later, "Synced")).toMatchObject({ status: "False", reason: "DriftDetected" });
     const runs = await h.runsOf("reporter");
-    expect(runs.filter((r) => (r.change_count ?? 0) > 0 && r.status === "succeeded").length).toBeGreaterThan(1);
+    // The drift check that found it and the two after it each planned "1 to change".
+    expect(runs.filter((r) => r.change_count === 1 && r.status === "succeeded").length).toBeGreaterThanOrEqual(3);
   });
+
+});
+
+describe("observing only", () => {
+  // A namespace of its own: every reconcile counted below is one of this VM. A resync every 2 s
+  // makes the controller look at it again and again (what a plan loop would need).
+  const h = useOperatorHarness({ env: { PTM_DRIFT_INTERVAL: "3s", PTM_RESYNC_INTERVAL: "2s" } });
 
   it("managementPolicy ObserveOnly: one plan per drift check, not a plan loop", async () => {
     // Its own interval (1h) keeps the global 3 s one away: after the first look, nothing is due.
@@ -42,9 +52,15 @@ describe("drift that is reported, not corrected", () => {
     const observed = await h.waitForVm("observer", (v) => condition(v, "Synced")?.reason === "DriftDetected", 60_000);
     expect(condition(observed, "Synced")?.message).toMatch(/1 to add.*managementPolicy ObserveOnly/);
     expect(condition(observed, "Ready")).toMatchObject({ status: "False", reason: "DriftDetected" });
-    const first = (await h.runsOf("observer")).length;
-    await pause(10_000);
-    expect((await h.runsOf("observer")).length).toBe(first);
+    await waitFor("the observe run to leave the queue", async () => (await h.runJobState("observer")) === undefined);
+    const first = await h.runsOf("observer");
+    expect(first.map((r) => r.status)).toEqual(["succeeded"]);
+    // The controller looks at the VM again on every resync (2 s): three reconciles of it after
+    // the run, and a plan loop would have queued a run on the first of them.
+    const reconciles = await h.reconcileCount();
+    await waitFor("three more reconciles", async () => (await h.reconcileCount()) >= reconciles + 3);
+    expect(await h.runJobState("observer")).toBeUndefined();
+    expect(await h.runsOf("observer")).toEqual(first);
     expect(h.simVms().filter((v) => v.conf.name === "observer")).toHaveLength(0);
   });
 });

@@ -4,8 +4,10 @@ import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { kubectl } from "../support/kube.js";
 import { proxmoxVm } from "../support/manifests.js";
+import { guardOperatorHarness, useOperatorHarness } from "../support/suite-hooks.js";
 import { OperatorHarness } from "../support/operator-harness.js";
 import { repoRoot } from "../support/paths.js";
+import { waitFor } from "../support/wait.js";
 
 function vm(name: string, extra: Record<string, unknown> = {}) {
   return proxmoxVm(name, { cpu: { cores: 1 }, memory: { dedicated: 1024 }, agent: { enabled: true, timeout: "2m" }, ...extra });
@@ -23,17 +25,17 @@ function startWorkerProcess(env: Record<string, string>): ChildProcess {
 
 describe("resilience: faults, retries, crashes and load", () => {
   describe("with an in-process operator", () => {
-    const h = new OperatorHarness({ env: { PTM_MAX_ATTEMPTS: "8" } });
-    beforeAll(() => h.start().then(() => undefined));
-    afterAll(() => h.close());
+    const h = useOperatorHarness({ env: { PTM_MAX_ATTEMPTS: "8" } });
     afterEach(() => h.sim.setFaults({ http500Rate: 0, forceLockTimeout: false, lockTimeoutVmIds: [] }));
 
     it("retries through Proxmox lock timeouts to Ready", async () => {
+      const before = h.sim.injectedFaults().lockTimeouts;
       h.sim.setFaults({ forceLockTimeout: true });
       await h.apply(vm("locked"));
       const failing = await h.waitForVm("locked", (v) => v?.status?.conditions?.some((c) => c.type === "Ready" && c.reason === "LockTimeout") === true);
       expect(failing?.status?.conditions?.find((c) => c.type === "Ready")?.message).toMatch(/can't lock file '\/var\/lock\/qemu-server\/lock-\d+\.conf' - got timeout/);
       h.sim.setFaults({ forceLockTimeout: false });
+      expect(h.sim.injectedFaults().lockTimeouts).toBeGreaterThan(before);
       const ready = await h.waitForReady("locked", 1, 180_000);
       expect(h.simVms().filter((v) => v.vmid === ready?.status?.vmId)).toHaveLength(1);
       const runs = await h.runsOf("locked");
@@ -42,17 +44,21 @@ describe("resilience: faults, retries, crashes and load", () => {
     });
 
     it("retries through HTTP 500s to Ready with exactly one VM", async () => {
+      const before = h.sim.injectedFaults().http500;
       h.sim.setFaults({ http500Rate: 0.3 });
       await h.apply(vm("flaky"));
-      await new Promise((r) => setTimeout(r, 4000));
+      // Faults stay on until the operator has met several of them (and a failed run, if one ends
+      // before that): the retry below is a retry through 500s, not a first attempt that got lucky.
+      await waitFor("three injected HTTP 500s", () => h.sim.injectedFaults().http500 - before >= 3, 120_000);
       h.sim.setFaults({ http500Rate: 0 });
       const ready = await h.waitForReady("flaky", 1, 180_000);
       const vmId = ready?.status?.vmId;
       expect(h.simVms().filter((v) => v.vmid === vmId)).toHaveLength(1);
-      // Every VM in the simulator belongs to a ProxmoxVM: nothing half-made was left behind.
-      const owned = new Set<number>();
-      for (const name of ["locked", "flaky"]) owned.add((await h.getVm(name))!.status!.vmId!);
-      expect(h.simVms().map((v) => v.vmid).sort()).toEqual([...owned].sort());
+      // Every VM in the simulator belongs to a ProxmoxVM of this namespace: nothing half-made was left behind.
+      const listed = JSON.parse(await kubectl(["get", "-n", h.namespace, "pvm", "-o", "json"])) as { items: { status?: { vmId?: number } }[] };
+      const owned = listed.items.map((item) => item.status?.vmId).filter((id): id is number => id !== undefined);
+      expect(owned).toContain(vmId);
+      expect(h.simVms().map((v) => v.vmid).sort()).toEqual(owned.sort());
     });
 
     it("applies 20 VMs at once: all Ready, one apply each, no duplicate VM", async () => {
@@ -78,6 +84,7 @@ describe("resilience: faults, retries, crashes and load", () => {
       simulator: { taskDurations: { qmclone: 5000 } },
       env: { PTM_JOB_LOCK_DURATION: "6s" },
     });
+    guardOperatorHarness(h);
     const workers: ChildProcess[] = [];
     beforeAll(() => h.start().then(() => undefined));
     afterAll(async () => {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeFields, eventsStreamKey } from "../../src/events/stream.js";
 import { SLOW_CLIENT_NOTE } from "../../src/http/sse.js";
 import { OperatorHarness } from "../support/operator-harness.js";
+import { guardOperatorHarness } from "../support/suite-hooks.js";
 import { platformEnv } from "../support/platform-env.js";
 import { SseClient } from "./sse-client.js";
 
@@ -15,6 +16,7 @@ import { SseClient } from "./sse-client.js";
  */
 describe("SSE: a client that reads too slowly", () => {
   const h = new OperatorHarness({ roles: [], sidecar: true, connection: false, env: { PTM_SSE_MAX_BUFFER: "262144" } });
+  guardOperatorHarness(h);
   let redis: Redis;
   const runId = randomUUID();
   let seq = 0;

@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DEFAULT_SEED } from "../../src/simulator/seed.js";
 import type { ProxmoxVMObject } from "../../src/kube/types.js";
 import { proxmoxVm } from "../support/manifests.js";
-import { OperatorHarness } from "../support/operator-harness.js";
+import { useOperatorHarness } from "../support/suite-hooks.js";
+import { waitFor } from "../support/wait.js";
 
 // Obviously fake: the sidecar's admin token for this test's own operator.
 const ADMIN_TOKEN = "test-admin-token-not-a-secret";
@@ -16,9 +17,10 @@ const GiB = 2 ** 30;
  * local-lvm (12 GiB: template 3.5 GiB + one clone) cannot grow the clone's disk to 20 GiB.
  */
 describe("a Proxmox datastore without space", () => {
-  const h = new OperatorHarness({
+  const h = useOperatorHarness({
     sidecar: true,
-    env: { PTM_SIDECAR_ADMIN_TOKEN: ADMIN_TOKEN },
+    // A resync every 2 s: the controller looks at the stalled VMs again and again while the test watches.
+    env: { PTM_SIDECAR_ADMIN_TOKEN: ADMIN_TOKEN, PTM_RESYNC_INTERVAL: "2s" },
     simulator: {
       config: {
         ...DEFAULT_SEED,
@@ -29,8 +31,6 @@ describe("a Proxmox datastore without space", () => {
       },
     },
   });
-  beforeAll(() => h.start().then(() => undefined));
-  afterAll(() => h.close());
 
   const vm = (name: string, datastoreId: string, diskGiB: number) =>
     proxmoxVm(name, {
@@ -60,8 +60,12 @@ describe("a Proxmox datastore without space", () => {
     expect(c.Reconciling?.status).toBe("False");
     expect(v?.status?.state).toBe("Failed");
 
-    // A transient failure would be retried after BullMQ's 2 s backoff; give it more than that.
-    await new Promise((r) => setTimeout(r, 8000));
+    // A transient failure would wait in BullMQ as "delayed" for its retry: this job is gone.
+    await waitFor("the failed job to leave the queue", async () => (await h.runJobState("clone-too-big")) === undefined);
+    // And the controller, looking again on each resync, queues nothing new for it.
+    const reconciles = await h.reconcileCount();
+    await waitFor("three more reconciles", async () => (await h.reconcileCount()) >= reconciles + 3);
+    expect(await h.runJobState("clone-too-big")).toBeUndefined();
     expect((await h.runsOf("clone-too-big")).map((r) => r.status)).toEqual(["failed"]);
   });
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LeaderElector, microTime } from "../../src/kube/leader-election.js";
 import { createLogger } from "../../src/telemetry/logger.js";
-import { kubectl, platformKubeConfig, uniqueName } from "../support/kube.js";
+import { deleteNamespace, kubectl, platformKubeConfig, uniqueName } from "../support/kube.js";
 
 describe("leader election on a real Lease", () => {
   const namespace = uniqueName("lease");
@@ -16,7 +16,7 @@ describe("leader election on a real Lease", () => {
   beforeAll(() => kubectl(["create", "namespace", namespace]));
   afterAll(async () => {
     await Promise.all(electors.map((e) => e.stop()));
-    await kubectl(["delete", "namespace", namespace, "--wait=false"]);
+    await deleteNamespace(namespace);
   });
 
   it("writes MicroTime with microseconds", () => {

@@ -8,6 +8,7 @@ import type { ProxmoxVMObject } from "../../src/kube/types.js";
 import { kubectl } from "../support/kube.js";
 import { proxmoxVm } from "../support/manifests.js";
 import { OperatorHarness } from "../support/operator-harness.js";
+import { guardOperatorHarness } from "../support/suite-hooks.js";
 import { repoRoot } from "../support/paths.js";
 import { platformEnv } from "../support/platform-env.js";
 
@@ -173,6 +174,7 @@ describe("Argo CD health of ProxmoxVMs captured from a real operator", () => {
   // Cloning takes a few seconds so the Reconciling window is wide; two attempts keep the
   // failing VM's retries short.
   const h = new OperatorHarness({ simulator: { taskDurations: { qmclone: 2000 } }, env: { PTM_MAX_ATTEMPTS: "2", PTM_WORKER_CONCURRENCY: "2" } });
+  guardOperatorHarness(h);
   const webManifest = path.join(exampleDir, "vms/web-1.yaml");
   // Argo CD's own apply, as ServerSideApply=true runs it.
   const argoApply = (...extra: string[]) => ["apply", "--server-side", "--force-conflicts", `--field-manager=${ARGOCD_MANAGER}`, "-n", h.namespace, ...extra];
@@ -182,51 +184,6 @@ describe("Argo CD health of ProxmoxVMs captured from a real operator", () => {
     await h.start();
   });
   afterAll(() => h.close());
-
-  it("goes Progressing → Healthy for the example VM synced the way Argo CD syncs it", async () => {
-    const applied = JSON.parse(await kubectl([...argoApply("-o", "json", "-f", webManifest)])) as ProxmoxVMObject;
-    // The API server's answer to the apply: no operator has seen the object yet.
-    expect(applied.status).toBeUndefined();
-    expect(await capture("progressing-just-applied", applied)).toEqual({ status: "Progressing", message: "waiting for the operator to observe generation 1" });
-
-    const working = await h.waitForVm("web-1", (v) => condition(v, "Reconciling")?.status === "True");
-    const progressing = await capture("progressing-reconciling", working);
-    expect(progressing.status).toBe("Progressing");
-    expect(progressing.message).toMatch(/^(Queued|Planning|Cloning|Applying): /);
-
-    const ready = await h.waitForReady("web-1", 1);
-    const healthy = await capture("healthy", ready);
-    expect(healthy.status).toBe("Healthy");
-    expect(healthy.message).toMatch(new RegExp(`^VM ${ready!.status!.vmId} on pve1 .*matches generation 1$`));
-  });
-
-  it("shows no drift after the operator worked: server-side apply needs no ignoreDifferences", async () => {
-    const live = JSON.parse(await kubectl(["get", "-n", h.namespace, "pvm", "web-1", "--show-managed-fields", "-o", "json"])) as ProxmoxVMObject;
-    expect(live.metadata.finalizers).toContain("proxmox.terraform-manager.dev/finalizer");
-    const entries = (live.metadata as { managedFields?: { manager: string; operation: string; subresource?: string; fieldsV1: object }[] }).managedFields ?? [];
-    const operatorEntries = entries.filter((e) => e.manager === OPERATOR_MANAGER);
-    expect(operatorEntries.length).toBeGreaterThan(0);
-    // The operator owns status (through the subresource) and its finalizer, nothing in spec.
-    for (const entry of operatorEntries) {
-      const owned = entry.fieldsV1 as Record<string, Record<string, unknown> | undefined>;
-      expect(owned["f:spec"]).toBeUndefined();
-      if (entry.subresource !== "status") expect(Object.keys(owned["f:metadata"] ?? {})).toEqual(["f:finalizers"]);
-    }
-    expect(entries.find((e) => e.manager === ARGOCD_MANAGER)?.fieldsV1).toHaveProperty("f:spec");
-
-    // An approval written with kubectl annotate belongs to another manager: a later sync keeps it.
-    await kubectl(["annotate", "-n", h.namespace, "pvm", "web-1", `${APPROVE}=placeholder-not-a-plan-hash`]);
-    // kubectl diff exits 1 when the dry-run apply would change something (Argo CD's ServerSideDiff).
-    const diff = await kubectl(["diff", "--server-side", "--force-conflicts", `--field-manager=${ARGOCD_MANAGER}`, "-n", h.namespace, "-f", webManifest]);
-    expect(diff).toBe("");
-    // A re-sync without --force-conflicts proves nobody else owns a field Argo CD applies.
-    await kubectl(["apply", "--server-side", `--field-manager=${ARGOCD_MANAGER}`, "-n", h.namespace, "-f", webManifest]);
-    const after = (await h.getVm("web-1"))!;
-    expect(after.metadata.generation).toBe(1);
-    expect(after.metadata.finalizers).toContain("proxmox.terraform-manager.dev/finalizer");
-    expect(after.metadata.annotations?.[APPROVE]).toBe("placeholder-not-a-plan-hash");
-    expect(condition(after, "Ready")?.status).toBe("True");
-  });
 
   it("installs the health key into an existing argocd-cm without touching its other keys, as the README says", async () => {
     await kubectl(["create", "configmap", "argocd-cm", "-n", h.namespace, "--from-literal=url=https://argocd.example.com"]);
@@ -242,18 +199,6 @@ describe("Argo CD health of ProxmoxVMs captured from a real operator", () => {
     const out = await kubectl([...argoApply("--dry-run=server", "-f", path.join(exampleDir, "vms/connection.yaml"))]);
     expect(out).toMatch(/secret\/pve-token serverside-applied \(server dry run\)/);
     expect(out).toMatch(/proxmoxconnection\.proxmox\.terraform-manager\.dev\/pve serverside-applied \(server dry run\)/);
-  });
-
-  it("says Progressing for a new generation until the operator has observed it", async () => {
-    const manifest = parse(await readFile(webManifest, "utf8")) as ReturnType<typeof vm>;
-    // An operator setting: same Terraform stack, so no run, only a new generation to observe.
-    const changed = { ...manifest, spec: { ...manifest.spec, driftDetection: { interval: "2h" } } };
-    const applied = JSON.parse(await kubectl([...argoApply("-o", "json", "-f", "-")], JSON.stringify(changed))) as ProxmoxVMObject;
-    expect(applied.metadata.generation).toBe(2);
-    expect(applied.status?.observedGeneration).toBe(1);
-    expect(await capture("progressing-generation-behind", applied)).toEqual({ status: "Progressing", message: "waiting for the operator to observe generation 2" });
-    const observed = await h.waitForReady("web-1", 2);
-    expect((await capture("healthy-generation-2", observed)).status).toBe("Healthy");
   });
 
   it("says Suspended, with the command that approves, while a plan waits for manual approval", async () => {
@@ -305,19 +250,79 @@ describe("Argo CD health of ProxmoxVMs captured from a real operator", () => {
     const verdict = await capture("degraded-apply-failed", failed);
     expect(verdict.status).toBe("Degraded");
     expect(verdict.message).toMatch(/^(ApplyFailed|LockTimeout): .*vmbr99/s);
-    if (retrying) {
-      const between = await capture("progressing-retrying", retrying);
-      expect(between.status).toBe("Progressing");
-      expect(between.message).toContain("(last attempt: ApplyFailed: ");
-    }
+    // The 2 s retry backoff between the two attempts is far wider than the 300 ms poll.
+    expect(retrying, "never saw the VM between its attempts (Reconciling True, Ready False)").toBeDefined();
+    const between = await capture("progressing-retrying", retrying);
+    expect(between.status).toBe("Progressing");
+    expect(between.message).toContain("(last attempt: ApplyFailed: ");
   }, 180_000);
 
-  it("says Progressing while the VM is being deleted", async () => {
-    // A slow destroy task keeps the finalizer in place while we look.
-    h.sim.setBehaviour({ taskDurations: { qmclone: 2000, qmdestroy: 5000 } });
-    await kubectl(["delete", "-n", h.namespace, "pvm", "web-1", "--wait=false"]);
-    const deleting = await h.waitForVm("web-1", (v) => v?.metadata.deletionTimestamp !== undefined);
-    expect(await capture("progressing-deleting", deleting)).toEqual({ status: "Progressing", message: "deleting the VM" });
-    await h.waitForVm("web-1", (v) => v === undefined);
+  // One scenario, in order: each step needs the VM as the step before left it.
+  describe.sequential("the example VM web-1, from sync to deletion", () => {
+    it("goes Progressing → Healthy for the example VM synced the way Argo CD syncs it", async () => {
+      const applied = JSON.parse(await kubectl([...argoApply("-o", "json", "-f", webManifest)])) as ProxmoxVMObject;
+      // The API server's answer to the apply: no operator has seen the object yet.
+      expect(applied.status).toBeUndefined();
+      expect(await capture("progressing-just-applied", applied)).toEqual({ status: "Progressing", message: "waiting for the operator to observe generation 1" });
+
+      const working = await h.waitForVm("web-1", (v) => condition(v, "Reconciling")?.status === "True");
+      const progressing = await capture("progressing-reconciling", working);
+      expect(progressing.status).toBe("Progressing");
+      expect(progressing.message).toMatch(/^(Queued|Planning|Cloning|Applying): /);
+
+      const ready = await h.waitForReady("web-1", 1);
+      const healthy = await capture("healthy", ready);
+      expect(healthy.status).toBe("Healthy");
+      expect(healthy.message).toMatch(new RegExp(`^VM ${ready!.status!.vmId} on pve1 .*matches generation 1$`));
+    });
+
+    it("shows no drift after the operator worked: server-side apply needs no ignoreDifferences", async () => {
+      const live = JSON.parse(await kubectl(["get", "-n", h.namespace, "pvm", "web-1", "--show-managed-fields", "-o", "json"])) as ProxmoxVMObject;
+      expect(live.metadata.finalizers).toContain("proxmox.terraform-manager.dev/finalizer");
+      const entries = (live.metadata as { managedFields?: { manager: string; operation: string; subresource?: string; fieldsV1: object }[] }).managedFields ?? [];
+      const operatorEntries = entries.filter((e) => e.manager === OPERATOR_MANAGER);
+      expect(operatorEntries.length).toBeGreaterThan(0);
+      // The operator owns status (through the subresource) and its finalizer, nothing in spec.
+      for (const entry of operatorEntries) {
+        const owned = entry.fieldsV1 as Record<string, Record<string, unknown> | undefined>;
+        expect(owned["f:spec"]).toBeUndefined();
+        if (entry.subresource !== "status") expect(Object.keys(owned["f:metadata"] ?? {})).toEqual(["f:finalizers"]);
+      }
+      expect(entries.find((e) => e.manager === ARGOCD_MANAGER)?.fieldsV1).toHaveProperty("f:spec");
+
+      // An approval written with kubectl annotate belongs to another manager: a later sync keeps it.
+      await kubectl(["annotate", "-n", h.namespace, "pvm", "web-1", `${APPROVE}=placeholder-not-a-plan-hash`]);
+      // kubectl diff exits 1 when the dry-run apply would change something (Argo CD's ServerSideDiff).
+      const diff = await kubectl(["diff", "--server-side", "--force-conflicts", `--field-manager=${ARGOCD_MANAGER}`, "-n", h.namespace, "-f", webManifest]);
+      expect(diff).toBe("");
+      // A re-sync without --force-conflicts proves nobody else owns a field Argo CD applies.
+      await kubectl(["apply", "--server-side", `--field-manager=${ARGOCD_MANAGER}`, "-n", h.namespace, "-f", webManifest]);
+      const after = (await h.getVm("web-1"))!;
+      expect(after.metadata.generation).toBe(1);
+      expect(after.metadata.finalizers).toContain("proxmox.terraform-manager.dev/finalizer");
+      expect(after.metadata.annotations?.[APPROVE]).toBe("placeholder-not-a-plan-hash");
+      expect(condition(after, "Ready")?.status).toBe("True");
+    });
+
+    it("says Progressing for a new generation until the operator has observed it", async () => {
+      const manifest = parse(await readFile(webManifest, "utf8")) as ReturnType<typeof vm>;
+      // An operator setting: same Terraform stack, so no run, only a new generation to observe.
+      const changed = { ...manifest, spec: { ...manifest.spec, driftDetection: { interval: "2h" } } };
+      const applied = JSON.parse(await kubectl([...argoApply("-o", "json", "-f", "-")], JSON.stringify(changed))) as ProxmoxVMObject;
+      expect(applied.metadata.generation).toBe(2);
+      expect(applied.status?.observedGeneration).toBe(1);
+      expect(await capture("progressing-generation-behind", applied)).toEqual({ status: "Progressing", message: "waiting for the operator to observe generation 2" });
+      const observed = await h.waitForReady("web-1", 2);
+      expect((await capture("healthy-generation-2", observed)).status).toBe("Healthy");
+    });
+
+    it("says Progressing while the VM is being deleted", async () => {
+      // A slow destroy task keeps the finalizer in place while we look.
+      h.sim.setBehaviour({ taskDurations: { qmclone: 2000, qmdestroy: 5000 } });
+      await kubectl(["delete", "-n", h.namespace, "pvm", "web-1", "--wait=false"]);
+      const deleting = await h.waitForVm("web-1", (v) => v?.metadata.deletionTimestamp !== undefined);
+      expect(await capture("progressing-deleting", deleting)).toEqual({ status: "Progressing", message: "deleting the VM" });
+      await h.waitForVm("web-1", (v) => v === undefined);
+    });
   });
 });

@@ -1,12 +1,13 @@
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { Metrics } from "../../src/telemetry/metrics.js";
-import { kubectl, uniqueName } from "../support/kube.js";
+import { deleteNamespace, kubectl, uniqueName } from "../support/kube.js";
 import { repoRoot } from "../support/paths.js";
 import { platformEnv } from "../support/platform-env.js";
 import {
@@ -68,6 +69,8 @@ type RbacRole = Manifest & { rules: Rule[] };
 type Binding = Manifest & { roleRef: { kind: string; name: string }; subjects: { kind: string; name: string; namespace: string }[] };
 
 const ROLES = ["controller", "worker", "sidecar"] as const;
+/** The chart's own version (Chart.yaml), as its labels carry it. */
+const chartVersion = (parseYaml(readFileSync(path.join(chartDir, "Chart.yaml"), "utf8")) as { version: string }).version;
 const GROUP = "proxmox.terraform-manager.dev";
 
 /** The API calls each role makes, verb by verb (src/kube, src/controller, src/jobs, src/http). */
@@ -103,7 +106,8 @@ describe("Chart.yaml", () => {
   it("names the chart, pins appVersion to package.json and requires Kubernetes 1.30+", async () => {
     const chart = await loadYamlFile(path.join(chartDir, "Chart.yaml"));
     const pkg = JSON.parse(await readFile(path.join(repoRoot, "package.json"), "utf8")) as { version: string };
-    expect(chart).toMatchObject({ apiVersion: "v2", name: "proxmox-terraform-manager", version: "0.1.0", kubeVersion: ">=1.30.0-0" });
+    // The chart is released with the operator: one version for both.
+    expect(chart).toMatchObject({ apiVersion: "v2", name: "proxmox-terraform-manager", version: pkg.version, kubeVersion: ">=1.30.0-0" });
     expect(chart.appVersion).toBe(pkg.version);
     expect(chart.description).toEqual(expect.any(String));
     expect(chart.home).toMatch(/^https:\/\//);
@@ -150,12 +154,12 @@ describe("helm template with the default values", () => {
         "app.kubernetes.io/name": "proxmox-terraform-manager",
         "app.kubernetes.io/instance": "ptm",
         "app.kubernetes.io/managed-by": "Helm",
-        "helm.sh/chart": "proxmox-terraform-manager-0.1.0",
+        "helm.sh/chart": `proxmox-terraform-manager-${chartVersion}`,
       });
     }
   });
 
-  it.each(ROLES)("runs the %s hardened: non-root 65532, read-only root, no privilege escalation, no capabilities", (role) => {
+  it.each(ROLES)("runs the %s hardened: non-root 65532, read-only root, no privilege escalation, no capabilities", async (role) => {
     const pod = deployment(objects, role).spec.template.spec;
     expect(pod.securityContext).toEqual({
       runAsNonRoot: true,
@@ -174,17 +178,21 @@ describe("helm template with the default values", () => {
     });
     // Writable paths are emptyDirs: tofu's work directories and /tmp (HOME).
     expect(c.volumeMounts.map((m) => m.mountPath).sort()).toEqual(["/tmp", "/var/lib/ptm/work"]);
-    expect(pod.volumes.every((v) => v.emptyDir !== undefined)).toBe(true);
+    expect(pod.volumes.map((v) => v.emptyDir !== undefined)).toEqual(pod.volumes.map(() => true));
+    expect(pod.volumes.length).toBeGreaterThanOrEqual(2);
     expect(c.command).toEqual(["node", "dist/src/main.js"]);
     expect(c.args).toEqual(["--role", role]);
     expect(pod.serviceAccountName).toBe(`ptm-proxmox-terraform-manager-${role}`);
-    expect(c.resources.requests.memory).toBeTruthy();
-    expect(c.resources.limits.memory).toBeTruthy();
+    // The requests and limits the chart's values give this role, as rendered.
+    const values = (await loadYamlFile(path.join(chartDir, "values.yaml"))) as Record<string, { resources: { requests: { memory: string }; limits: { memory: string } } }>;
+    expect(c.resources.requests.memory).toBe(values[role]!.resources.requests.memory);
+    expect(c.resources.limits.memory).toBe(values[role]!.resources.limits.memory);
+    expect(c.resources.limits.memory).toMatch(/^\d+(Mi|Gi)$/);
     expect(envOf(objects, role, "POD_NAME")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.name");
   });
 
   it.each(ROLES)("gives the %s REDIS_URL and DATABASE_URL through secretKeyRef only", (role) => {
-    const secretName = findObject(objects, "Secret").metadata.name;
+    const secretName = findObject(objects, "Secret", "terraform-manager").metadata.name;
     expect(envOf(objects, role, "REDIS_URL")).toEqual({ name: "REDIS_URL", valueFrom: { secretKeyRef: { name: secretName, key: "redis-url" } } });
     expect(envOf(objects, role, "DATABASE_URL")).toEqual({ name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: secretName, key: "database-url" } } });
     // No URL or credential appears as a plain value anywhere in the pod spec or the ConfigMap.
@@ -193,7 +201,7 @@ describe("helm template with the default values", () => {
   });
 
   it("stores the URLs in the chart's Secret", () => {
-    const secret = findObject(objects, "Secret") as Manifest & { data: Record<string, string> };
+    const secret = findObject(objects, "Secret", "terraform-manager") as Manifest & { data: Record<string, string> };
     const decoded = Object.fromEntries(Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]));
     expect(Object.keys(decoded).sort()).toEqual(["database-url", "redis-url"]);
     expect(decoded["redis-url"]).toBe("redis://redis.example.invalid:6379");
@@ -471,7 +479,7 @@ describe("against the platform's API server", () => {
 
   afterAll(async () => {
     await helm(["uninstall", release, "--namespace", ns.installed]);
-    for (const name of Object.values(ns)) await kubectl(["delete", "namespace", name, "--wait=false"]).catch(() => undefined);
+    for (const name of Object.values(ns)) await deleteNamespace(name);
   });
 
   const dryRun = async (values: object, withRequiredValues = true) => {

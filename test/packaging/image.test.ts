@@ -4,10 +4,11 @@ import { request } from "node:https";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { guardUnknownRoutes } from "../support/suite-hooks.js";
 import { parse as parseYaml } from "yaml";
 import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
 import { ensureCrds } from "../support/operator-harness.js";
-import { kubectl, uniqueName } from "../support/kube.js";
+import { deleteNamespace, kubectl, uniqueName } from "../support/kube.js";
 import { repoRoot } from "../support/paths.js";
 import { deleteRedisKeys, dropSchemas } from "../support/platform-data.js";
 import { platformEnv } from "../support/platform-env.js";
@@ -90,9 +91,9 @@ afterAll(() => {
 describe("Dockerfile, as BuildKit reads it", () => {
   it("parses without lint warnings into the Go, build, production-dependency and runtime stages", () => {
     expect(parsed.warnings).toEqual([]);
-    expect(parsed.stages.map((s) => s.name)).toEqual(["tools", "build", "prod-deps", "runtime"]);
+    expect(parsed.stages.map((s) => s.name)).toEqual(["tools", "build", "prod-deps", "simulator", "runtime"]);
     const bases = Object.fromEntries(parsed.stages.map((s) => [s.name, expandArgs(s.base, parsed.metaArgs)]));
-    expect(bases).toEqual({ tools: "golang:1.26-bookworm", build: "node:20-bookworm-slim", "prod-deps": "node:20-bookworm-slim", runtime: "node:20-bookworm-slim" });
+    expect(bases).toEqual({ tools: "golang:1.26-bookworm", build: "node:20-bookworm-slim", "prod-deps": "node:20-bookworm-slim", simulator: "node:20-bookworm-slim", runtime: "node:20-bookworm-slim" });
     // COPY --from names only stages defined before it.
     parsed.stages.forEach((stage, index) => {
       for (const c of stage.commands.filter((c) => c.from)) {
@@ -129,9 +130,10 @@ describe("Dockerfile, as BuildKit reads it", () => {
     }
     expect(unquote(labels["org.opencontainers.image.licenses"]!)).toBe(JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8")).license);
     const installs = runtime.commands.filter((c) => c.name === "RUN").map((c) => c.args!.join(" ")).join("\n");
-    // setpriv (util-linux) gives tofu its parent-death signal; openssl makes the simulator's certificate.
+    // setpriv (util-linux) gives tofu its parent-death signal; openssl (the simulator's certificate) is the simulator target's.
     expect(installs).toMatch(/apt-get install [^\n]*\butil-linux\b/);
-    expect(installs).toMatch(/apt-get install [^\n]*\bopenssl\b/);
+    expect(installs).not.toMatch(/\bopenssl\b/);
+    expect(stageNamed("simulator").commands.filter((c) => c.name === "RUN").map((c) => c.args!.join(" ")).join("\n")).toMatch(/apt-get install [^\n]*\bopenssl\b/);
     expect(installs).toMatch(/command -v setpriv/);
     // Only build output and production dependencies reach the runtime stage from the Node stages.
     const fromStages = runtime.commands.filter((c) => c.from).map((c) => `${c.from}:${c.sources!.join(",")}`);
@@ -185,12 +187,13 @@ interface ReplayedImage {
   argv: string[];
 }
 
-function replayStages(stagesDir: string): ReplayedImage {
+/** The image targets, replayed: the default (runtime) and the simulator's. */
+function replayStages(stagesDir: string): { runtime: ReplayedImage; simulator: ReplayedImage } {
   const stageRoot = (name: string) => path.join(stagesDir, name);
-  let image: ReplayedImage | undefined;
+  const images: Record<string, ReplayedImage> = {};
   for (const stage of parsed.stages) {
     const root = stageRoot(stage.name);
-    const isFinal = stage === finalStage();
+    const isFinal = stage === finalStage() || stage.name === "simulator";
     const inStage = (p: string) => path.join(root, p);
     mkdirSync(root, { recursive: true });
     let workdir = "/";
@@ -267,26 +270,34 @@ function replayStages(stagesDir: string): ReplayedImage {
     if (isFinal) {
       const [uid, gid] = user.split(":").map(Number);
       const mapped = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v.startsWith("/") ? inStage(v) : v]));
-      image = { root, workdir: inStage(workdir), env: mapped, user: { uid: uid!, gid: gid ?? uid! }, argv: [...entrypoint, ...cmd] };
+      images[stage.name] = { root, workdir: inStage(workdir), env: mapped, user: { uid: uid!, gid: gid ?? uid! }, argv: [...entrypoint, ...cmd] };
     }
   }
-  return image!;
+  return { runtime: images.runtime!, simulator: images.simulator! };
 }
 
 // ---- 3. Running it --------------------------------------------------------------------------
 
-const asRoot = process.getuid?.() === 0;
+/**
+ * The replay runs processes as the image's user in a private mount namespace, which needs root.
+ * CI runs the suite as root; anywhere else these tests fail, saying so, instead of passing
+ * without having checked the user and the read-only root.
+ */
+function requireRoot(): void {
+  if (process.getuid?.() !== 0) {
+    throw new Error("the image replay needs root (a mount namespace and setpriv to the image's user); run the packaging tests as root, as CI does");
+  }
+}
 
 /**
  * Starts `argv` in the replayed image: as the image's user, with the root filesystem read-only
  * except the image's two writable volumes (a fresh tmpfs on its /tmp, and /var/lib/ptm/work).
- * Needs root for the mount namespace; as another user it runs as that user on a writable root.
  */
 function startInImage(image: ReplayedImage, argv: string[], env: Record<string, string>): ChildProcess {
   const tmp = path.join(image.root, "tmp");
   const work = path.join(image.root, "var/lib/ptm/work");
   const fullEnv = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ...image.env, TMPDIR: tmp, ...env };
-  if (!asRoot) return spawn(argv[0]!, argv.slice(1), { cwd: image.workdir, env: fullEnv, stdio: ["ignore", "pipe", "pipe"] });
+  requireRoot();
   // `remount,bind,ro` changes this namespace's view of / only, never the filesystem itself.
   const script = 'set -e; mount -t tmpfs -o mode=1777 tmpfs "$1"; mount --bind "$2" "$2"; mount -o remount,bind,ro /; cd "$3"; shift 3; exec "$@"';
   const setpriv = ["setpriv", `--reuid=${image.user.uid}`, `--regid=${image.user.gid}`, "--clear-groups", "--"];
@@ -382,22 +393,25 @@ function httpsGet(url: string, headers: Record<string, string>): Promise<{ statu
 
 describe("the runtime layout, replayed from the Dockerfile and run as the image runs", () => {
   let image: ReplayedImage;
+  let simulatorImage: ReplayedImage;
   const namespace = uniqueName("image");
   const prefix = `img${process.pid}`;
   const dbSchema = `img_${process.pid}`;
   const stateSchema = `img_state_${process.pid}`;
   let sim: RunningSimulator | undefined;
+  guardUnknownRoutes(() => [sim]);
   let operator: ChildProcess | undefined;
   let simulatorCli: ChildProcess | undefined;
 
   beforeAll(async () => {
-    image = replayStages(path.join(scratch, "stages"));
-    for (const dir of [scratch, path.join(scratch, "stages"), image.root]) chmodSync(dir, 0o755);
-    mkdirSync(path.join(image.root, "tmp"), { mode: 0o1777 });
+    ({ runtime: image, simulator: simulatorImage } = replayStages(path.join(scratch, "stages")));
+    for (const dir of [scratch, path.join(scratch, "stages"), image.root, simulatorImage.root]) chmodSync(dir, 0o755);
+    for (const root of [image.root, simulatorImage.root]) mkdirSync(path.join(root, "tmp"), { mode: 0o1777 });
     // compose mounts the kubeconfig at /etc/ptm/kubeconfig; the image's user must read it.
     const kubeconfig = path.join(image.root, "etc/ptm/kubeconfig");
     copyFileSync(platformEnv().KUBECONFIG, kubeconfig);
-    if (asRoot) chownSync(kubeconfig, image.user.uid, image.user.gid);
+    requireRoot();
+    chownSync(kubeconfig, image.user.uid, image.user.gid);
     chmodSync(kubeconfig, 0o400);
   }, 900_000);
 
@@ -405,7 +419,7 @@ describe("the runtime layout, replayed from the Dockerfile and run as the image 
     await stop(operator);
     await stop(simulatorCli);
     await sim?.close();
-    await kubectl(["delete", "namespace", namespace, "--wait=false"]).catch(() => undefined);
+    await deleteNamespace(namespace);
     await dropSchemas(dbSchema, stateSchema);
     await deleteRedisKeys(prefix);
   });
@@ -413,7 +427,8 @@ describe("the runtime layout, replayed from the Dockerfile and run as the image 
   it("holds dist/, production dependencies, tofu and the provider mirror, and no dev tooling", () => {
     const app = image.workdir;
     expect(existsSync(path.join(app, "dist/src/main.js"))).toBe(true);
-    expect(existsSync(path.join(app, "dist/src/simulator/cli.js"))).toBe(true);
+    // The simulator is a target of its own, not part of the operator's image.
+    expect(existsSync(path.join(app, "dist/src/simulator"))).toBe(false);
     expect(existsSync(path.join(app, "dist/src/http/public/index.html"))).toBe(true);
     expect(existsSync(path.join(app, "node_modules/@kubernetes/client-node"))).toBe(true);
     for (const dev of ["typescript", "tsx", "vitest", "eslint", "playwright-core"]) {
@@ -433,7 +448,7 @@ describe("the runtime layout, replayed from the Dockerfile and run as the image 
     expect(tofurc).toMatch(/direct\s*\{\s*exclude/);
   });
 
-  it.runIf(asRoot)("starts processes as the image's user, with only /tmp and the work volume writable", async () => {
+  it("starts processes as the image's user, with only /tmp and the work volume writable", async () => {
     const probe = [
       "id -u",
       `touch ${image.workdir}/probe 2>/dev/null && echo app-writable || echo app-read-only`,
@@ -447,16 +462,16 @@ describe("the runtime layout, replayed from the Dockerfile and run as the image 
     expect(out.text.trim().split("\n")).toEqual([String(IMAGE_UID), "app-read-only", "host-tmp-read-only", "tmp-writable", "work-writable"]);
   });
 
-  it("runs the simulator from the image with the token compose gives it", async () => {
+  it("runs the simulator from its image target with the token compose gives it", async () => {
     const compose = parseYaml(readFileSync(path.join(repoRoot, "compose/compose.yaml"), "utf8")) as { services: { simulator: { entrypoint: string[]; command: string[] } } };
     const { entrypoint, command } = compose.services.simulator;
     // compose's defaults for its variables; a free port; the state file in the work volume.
     const args = command
       .map((a) => a.replace(/\$\{\w+:-([^}]*)\}/g, "$1"))
       .map((a) => (a.startsWith("--port=") ? "--port=0" : a.startsWith("--host=") ? "--host=127.0.0.1" : a))
-      .map((a) => (a.startsWith("--state-file=/") ? `--state-file=${path.join(image.root, a.slice("--state-file=".length))}` : a));
+      .map((a) => (a.startsWith("--state-file=/") ? `--state-file=${path.join(simulatorImage.root, a.slice("--state-file=".length))}` : a));
     const token = args.find((a) => a.startsWith("--token="))!.slice("--token=".length);
-    simulatorCli = startInImage(image, [...entrypoint, ...args, "--quiet"], {});
+    simulatorCli = startInImage(simulatorImage, [...entrypoint, ...args, "--quiet"], {});
     const out = new Output(simulatorCli);
     const url = (await out.waitFor((l) => l.startsWith("PVE_SIM_URL="))).slice("PVE_SIM_URL=".length);
     const printed = (await out.waitFor((l) => l.startsWith("PVE_SIM_TOKEN="))).slice("PVE_SIM_TOKEN=".length);
@@ -476,7 +491,7 @@ describe("the runtime layout, replayed from the Dockerfile and run as the image 
       apiVersion: "v1",
       kind: "List",
       items: [
-        { apiVersion: "v1", kind: "Secret", metadata: { name: "pve-token" }, stringData: { token: `PVEAPIToken=${sim.token}` } },
+        { apiVersion: "v1", kind: "Secret", metadata: { name: "pve-token", labels: { "proxmox.terraform-manager.dev/consumer": "proxmox-terraform-manager" } }, stringData: { token: `PVEAPIToken=${sim.token}` } },
         {
           apiVersion: "proxmox.terraform-manager.dev/v1alpha1",
           kind: "ProxmoxConnection",
@@ -507,12 +522,10 @@ describe("the runtime layout, replayed from the Dockerfile and run as the image 
     const metricsUrl = (JSON.parse(await out.waitFor(logLine("metrics endpoint listening"))) as { url: string }).url;
     const worker = JSON.parse(await out.waitFor(logLine("worker started"))) as { tool: string };
     expect(worker.tool).toBe(`tofu ${p.PTM_TOFU_VERSION}`);
-    if (asRoot) {
-      // The process is node itself (unshare, bash and setpriv exec), running as the image's user.
-      const status = readFileSync(`/proc/${operator.pid}/status`, "utf8");
-      expect(status).toMatch(new RegExp(`^Uid:\\s+${IMAGE_UID}\\s`, "m"));
-      expect(readFileSync(`/proc/${operator.pid}/cmdline`, "utf8").split("\0")).toEqual(expect.arrayContaining(["node", "dist/src/main.js"]));
-    }
+    // The process is node itself (unshare, bash and setpriv exec), running as the image's user.
+    const status = readFileSync(`/proc/${operator.pid}/status`, "utf8");
+    expect(status).toMatch(new RegExp(`^Uid:\\s+${IMAGE_UID}\\s`, "m"));
+    expect(readFileSync(`/proc/${operator.pid}/cmdline`, "utf8").split("\0")).toEqual(expect.arrayContaining(["node", "dist/src/main.js"]));
 
     await kubectl(["apply", "-n", namespace, "-f", path.join(repoRoot, "examples/vm-small.yaml")]);
     const name = (parseYaml(readFileSync(path.join(repoRoot, "examples/vm-small.yaml"), "utf8")) as { metadata: { name: string } }).metadata.name;

@@ -6,7 +6,7 @@ import {
   setHeaderOptions,
   type KubernetesObject,
 } from "@kubernetes/client-node";
-import { kubectl, platformKubeConfig, uniqueName } from "../support/kube.js";
+import { deleteNamespace, kubectl, platformKubeConfig, uniqueName } from "../support/kube.js";
 
 // A throwaway CRD in its own group, so this test cannot collide with the project's CRDs.
 const group = "smoke.platform.ptm.dev";
@@ -57,7 +57,7 @@ describe("the platform's Kubernetes API server", () => {
   });
 
   afterAll(async () => {
-    await kubectl(["delete", "namespace", namespace, "--wait=false"]);
+    await deleteNamespace(namespace);
   });
 
   it("serves a custom resource applied with kubectl to client-node", async () => {

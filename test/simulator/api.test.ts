@@ -8,6 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { guardUnknownRoutes } from "../support/suite-hooks.js";
 import { startSimulator } from "../../src/simulator/index.js";
 import { repoRoot } from "../support/paths.js";
 import { api, expectNoUnknownRoutes, startTestSimulator, waitTask, type TestSim } from "./harness.js";
@@ -28,6 +29,7 @@ async function okTask(t: TestSim, upid: string) {
 
 describe("simulator API", () => {
   let t: TestSim;
+  guardUnknownRoutes(() => [t?.sim]);
 
   beforeAll(async () => {
     t = await startTestSimulator({ token: "root@pam!pve-sim=s3cret-value" });
@@ -195,29 +197,38 @@ describe("simulator API", () => {
     expect((await api(t, "GET", agentPath)).statusMessage).toBe("No QEMU guest agent configured");
   });
 
-  it("injects faults and resets", async () => {
+  it("injects faults, counts each one that fires, and resets", async () => {
+    const none = { delayedRequests: 0, http500: 0, failedTasks: 0, lockTimeouts: 0 };
+    expect(t.sim.injectedFaults()).toEqual(none);
     t.sim.setFaults({ http500Rate: 1 });
     expect((await api(t, "GET", "/version")).status).toBe(500);
+    expect(t.sim.injectedFaults()).toEqual({ ...none, http500: 1 });
     t.sim.setFaults({ http500Rate: 0, taskFailureRate: 1 });
     const failed = await waitTask(t, "pve1", await clone(t, 108));
     expect(failed.exitstatus).toBe("clone failed: qmclone failed: simulated failure (fault injection)");
     expect(t.sim.state().vms[108]).toBeUndefined(); // rolled back like Proxmox does
+    expect(t.sim.injectedFaults()).toEqual({ ...none, http500: 1, failedTasks: 1 });
     t.sim.setFaults({ taskFailureRate: 0, lockTimeoutVmIds: [9000] });
     const forced = await waitTask(t, "pve1", await clone(t, 109));
     expect(forced.exitstatus).toBe("can't lock file '/var/lock/qemu-server/lock-9000.conf' - got timeout");
-    t.sim.setFaults({ lockTimeoutVmIds: [], latencyMs: 150 });
-    const before = Date.now();
-    await api(t, "GET", "/version");
-    expect(Date.now() - before).toBeGreaterThanOrEqual(150);
+    expect(t.sim.injectedFaults()).toEqual({ ...none, http500: 1, failedTasks: 1, lockTimeouts: 1 });
+    // Latency is shown by its count, not by a clock: two requests, two delays.
+    t.sim.setFaults({ lockTimeoutVmIds: [], latencyMs: 20 });
+    expect((await api(t, "GET", "/version")).status).toBe(200);
+    expect((await api(t, "GET", "/nodes")).status).toBe(200);
+    expect(t.sim.injectedFaults()).toEqual({ delayedRequests: 2, http500: 1, failedTasks: 1, lockTimeouts: 1 });
+    t.sim.setFaults({ latencyMs: 0 });
 
-    // the same controls over HTTP, guarded by the token
+    // the same controls and counts over HTTP, guarded by the token
     const unauth = await fetchSim(t, "GET", "state", undefined, "");
     expect(unauth.status).toBe(401);
+    expect((await fetchSim(t, "GET", "injected-faults")).body).toEqual({ data: { delayedRequests: 2, http500: 1, failedTasks: 1, lockTimeouts: 1 } });
     const put = await fetchSim(t, "PUT", "faults", { latencyMs: 0, http500Rate: 2 });
     expect(put.status).toBe(400);
     expect((await fetchSim(t, "POST", "reset")).status).toBe(200);
-    const dump = (await fetchSim(t, "GET", "state")).body as { data: { faults: { latencyMs: number }; state: { vms: object } } };
+    const dump = (await fetchSim(t, "GET", "state")).body as { data: { faults: { latencyMs: number }; injectedFaults: object; state: { vms: object } } };
     expect(dump.data.faults.latencyMs).toBe(0);
+    expect(dump.data.injectedFaults).toEqual(none);
     expect(Object.keys(dump.data.state.vms)).toEqual(["9000"]);
   });
 

@@ -4,8 +4,10 @@
  */
 import { rm } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { guardUnknownRoutes } from "../support/suite-hooks.js";
 import {
   clonedVm,
+  api,
   expectNoUnknownRoutes,
   initWorkdir,
   run,
@@ -16,6 +18,7 @@ import {
 
 describe("authentication and unknown routes", () => {
   let t: TestSim;
+  guardUnknownRoutes(() => [t?.sim]);
   const dirs: string[] = [];
 
   beforeAll(async () => {
@@ -33,11 +36,9 @@ describe("authentication and unknown routes", () => {
     const dir = await initWorkdir(tfConfig({ vm: clonedVm({ vm_id: 4241 }) }), t.env);
     dirs.push(dir);
     const wrong = { ...t.env, PROXMOX_VE_API_TOKEN: `${t.sim.tokenId}=00000000-0000-0000-0000-000000000000` };
-    const started = Date.now();
     const apply = await run(dir, ["apply", "-auto-approve"], wrong);
     expect(apply.code).not.toBe(0);
     expect(apply.stderr + apply.stdout).toMatch(/HTTP 401 response - Reason: Authentication\s+failed!/);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(3000);
     expect(Object.keys(t.sim.state().vms)).toEqual(["9000"]);
 
     // a token id the simulator does not know, with the right secret, is refused too
@@ -48,6 +49,16 @@ describe("authentication and unknown routes", () => {
     expect(again.code).not.toBe(0);
     expect(again.stderr + again.stdout).toMatch(/HTTP 401 response - Reason: Authentication\s+failed!/);
     expect(t.sim.state().vms[4242]).toBeUndefined();
+  });
+
+  it("holds back a refused request, as Proxmox does, while it answers others", async () => {
+    // Order, not a clock: a good request sent after a refused one is answered first.
+    const answered: string[] = [];
+    const refused = api(t, "GET", "/version", undefined, `${t.sim.tokenId}=wrong-secret`).then((res) => answered.push(`refused ${res.status}`));
+    await new Promise((r) => setImmediate(r));
+    const accepted = api(t, "GET", "/version").then((res) => answered.push(`accepted ${res.status}`));
+    await Promise.all([refused, accepted]);
+    expect(answered).toEqual(["accepted 200", "refused 401"]);
   });
 
   it("answers 501 for a route it does not know, records it, and the guard fails", async () => {
@@ -65,6 +76,8 @@ describe("authentication and unknown routes", () => {
     expect(plan.stderr + plan.stdout).toContain("HTTP 501");
     expect(t.sim.unknownRoutes()).toEqual([expect.objectContaining({ method: "GET", path: "/nodes/pve1/hosts" })]);
     expect(t.logs.some((l) => l.includes("UNKNOWN ROUTE: GET /nodes/pve1/hosts"))).toBe(true);
-    expect(() => expectNoUnknownRoutes(t)).toThrow(/unknown routes were called/);
+    expect(() => expectNoUnknownRoutes(t)).toThrow(/does not implement \(answered 501\): GET \/nodes\/pve1\/hosts\./);
+    // Reported once: the guard after this test finds nothing new.
+    expect(() => expectNoUnknownRoutes(t)).not.toThrow();
   });
 });

@@ -7,6 +7,7 @@
  */
 import { rm } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { guardUnknownRoutes } from "../support/suite-hooks.js";
 import { tofu, type TofuResult } from "../support/tofu.js";
 import {
   api,
@@ -31,6 +32,7 @@ interface StateResource {
 
 describe("five concurrent applies cloning one template", () => {
   let t: TestSim;
+  guardUnknownRoutes(() => [t?.sim]);
   const dirs: string[] = [];
 
   beforeAll(async () => {

@@ -1,12 +1,13 @@
 /**
  * Test harness for running the real bpg/proxmox provider, via the platform's real tofu, against
- * an in-process Proxmox VE simulator.
+ * an in-process Proxmox VE simulator. Suites that start one register
+ * `guardUnknownRoutes(() => [t?.sim])` (test/support/suite-hooks.ts).
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { expect } from "vitest";
 import { startSimulator, type RunningSimulator, type SimulatorOptions } from "../../src/simulator/index.js";
 import { repoRoot } from "../support/paths.js";
+import { assertNoUnknownRoutes } from "../support/unknown-route-guard.js";
 import { platformEnv } from "../support/platform-env.js";
 import { tofu, tofuWorkdir, type TofuResult } from "../support/tofu.js";
 
@@ -107,9 +108,9 @@ export function explain(result: TofuResult): string {
   return `exit ${result.code}\n--- stdout\n${result.stdout.slice(-6000)}\n--- stderr\n${result.stderr.slice(-6000)}`;
 }
 
-/** Fails the test if the provider called any route the simulator does not implement. */
+/** Fails the test now if the provider called a route the simulator does not implement (the shared guard). */
 export function expectNoUnknownRoutes(t: TestSim): void {
-  expect(t.sim.unknownRoutes(), `unknown routes were called:\n${t.logs.filter((l) => l.includes("UNKNOWN ROUTE")).join("\n")}`).toEqual([]);
+  assertNoUnknownRoutes(t.sim);
 }
 
 /** Saves the routes the provider called to test/artifacts/ (for docs and reports). */

@@ -4,6 +4,7 @@
  */
 import { rm } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { guardUnknownRoutes } from "../support/suite-hooks.js";
 import {
   api,
   expectNoUnknownRoutes,
@@ -20,6 +21,7 @@ import {
 
 describe("tofu import of an existing VM", () => {
   let t: TestSim;
+  guardUnknownRoutes(() => [t?.sim]);
   let dir: string;
 
   beforeAll(async () => {

@@ -5,6 +5,7 @@
  */
 import { rm } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { guardUnknownRoutes } from "../support/suite-hooks.js";
 import { decodeSshKeys, parseDrive, parseIpConfig, parseNet } from "../../src/simulator/config-strings.js";
 import { configDigest } from "../../src/simulator/vm-config.js";
 import {
@@ -28,6 +29,7 @@ const GiB = 1024 ** 3;
 
 describe("VM lifecycle through tofu and the bpg provider", () => {
   let t: TestSim;
+  guardUnknownRoutes(() => [t?.sim]);
   let dir: string;
 
   beforeAll(async () => {

@@ -45,6 +45,8 @@ export interface WatchedPage {
   page: Page;
   /** What went wrong in the page: uncaught errors, CSP refusals, static files that failed to load. */
   problems: string[];
+  /** Every console error, with where it came from (e.g. a module refused for its MIME type). */
+  consoleErrors: string[];
 }
 
 /** A new context (own storage) and page; problems the page runs into are collected, not thrown. */
@@ -52,10 +54,12 @@ export async function openPage(browser: Browser, device: typeof DESKTOP | typeof
   const context = await browser.newContext({ ...device, colorScheme: options.colorScheme ?? "light", locale: "en-US", timezoneId: "UTC" });
   const page = await context.newPage();
   const problems: string[] = [];
+  const consoleErrors: string[] = [];
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
   page.on("console", (message) => {
     const text = message.text();
     if (/Content Security Policy|Refused to/i.test(text)) problems.push(`CSP: ${text}`);
+    if (message.type() === "error") consoleErrors.push(`${text} (${message.location().url})`);
   });
   page.on("response", (response) => {
     const url = new URL(response.url());
@@ -66,7 +70,7 @@ export async function openPage(browser: Browser, device: typeof DESKTOP | typeof
     // The event stream is aborted on purpose when the page navigates or closes.
     if (!url.pathname.endsWith("/api/v1/events")) problems.push(`request failed: ${url.pathname} (${request.failure()?.errorText})`);
   });
-  return { context, page, problems };
+  return { context, page, problems, consoleErrors };
 }
 
 /** Saves test/artifacts/status-page-<name>.png (git-ignored) and returns its path. */
@@ -127,6 +131,53 @@ export class TcpRelay {
 
   close(): Promise<void> {
     this.cut();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+// ---- a path prefix in front of the sidecar ---------------------------------------------------
+
+/**
+ * Serves the sidecar under a path prefix, the way `kubectl proxy` or an ingress sub-path does:
+ * `<url><prefix>x` is the sidecar's `/x`, anything outside the prefix is a 404. Proves the
+ * page's URLs (assets, module imports, API, stream) are all relative.
+ */
+export class PrefixProxy {
+  private readonly server: http.Server;
+  url = "";
+
+  constructor(
+    private readonly target: URL,
+    readonly prefix: string,
+  ) {
+    if (!prefix.startsWith("/") || !prefix.endsWith("/")) throw new Error(`prefix ${prefix}: must start and end with /`);
+    this.server = http.createServer((req, res) => {
+      const path = req.url ?? "/";
+      if (!path.startsWith(prefix)) {
+        res.writeHead(404).end("outside the prefix");
+        return;
+      }
+      const upstream = http.request(
+        { host: this.target.hostname, port: this.target.port, method: req.method, path: path.slice(prefix.length - 1), headers: { ...req.headers, host: this.target.host } },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      upstream.on("error", () => res.destroy());
+      res.on("close", () => upstream.destroy());
+      req.pipe(upstream);
+    });
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }

@@ -33,3 +33,25 @@ export function uniqueName(prefix: string): string {
   const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-5)}${Math.floor(Math.random() * 1296).toString(36)}`;
   return `${prefix}-${suffix}`.toLowerCase();
 }
+
+/**
+ * Removes a test namespace for good. The platform runs no namespace controller and no garbage
+ * collector, so a plain delete leaves the namespace Terminating and everything in it in etcd,
+ * ProxmoxVMs held by the operator's finalizer included. This drops those finalizers (the
+ * operator is stopped by now), deletes what tests create, then finalizes the namespace itself.
+ */
+export async function deleteNamespace(namespace: string): Promise<void> {
+  const ignoreMissing = (error: unknown) => {
+    if (!/NotFound|the server doesn't have a resource type/.test(String(error))) throw error;
+    return "";
+  };
+  const vms = (await kubectl(["get", "proxmoxvms", "-n", namespace, "-o", "name"]).catch(ignoreMissing)).split("\n").filter(Boolean);
+  for (const vm of vms) await kubectl(["patch", vm, "-n", namespace, "--type=merge", "-p", '{"metadata":{"finalizers":null}}']).catch(ignoreMissing);
+  const kinds = "proxmoxvms,proxmoxconnections,secrets,configmaps,serviceaccounts,roles,rolebindings,leases,events";
+  await kubectl(["delete", kinds, "--all", "-n", namespace, "--wait=false", "--ignore-not-found"]).catch(ignoreMissing);
+  await kubectl(["delete", "namespace", namespace, "--wait=false", "--ignore-not-found"]);
+  const live = await kubectl(["get", "namespace", namespace, "-o", "json"]).catch(ignoreMissing);
+  if (!live) return;
+  const ns = JSON.parse(live) as { spec?: { finalizers?: string[] } };
+  await kubectl(["replace", "--raw", `/api/v1/namespaces/${namespace}/finalize`, "-f", "-"], JSON.stringify({ ...ns, spec: { ...ns.spec, finalizers: [] } })).catch(ignoreMissing);
+}

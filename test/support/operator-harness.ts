@@ -3,15 +3,19 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
+import { Queue, type JobState } from "bullmq";
 import { App, type Role } from "../../src/app.js";
 import { readEnv } from "../../src/config/env.js";
+import { RUN_QUEUE } from "../../src/queue/run-queue.js";
 import type { ProxmoxVMObject } from "../../src/kube/types.js";
 import { startSimulator, type RunningSimulator, type SimulatorOptions } from "../../src/simulator/index.js";
 import { createLogger } from "../../src/telemetry/logger.js";
-import { kubectl, platformKubeConfig, uniqueName } from "./kube.js";
+import { deleteNamespace, kubectl, platformKubeConfig, uniqueName } from "./kube.js";
 import { deleteRedisKeys, dropSchemas, withPg } from "./platform-data.js";
 import { platformEnv } from "./platform-env.js";
 import { repoRoot } from "./paths.js";
+import { assertNoUnknownRoutes } from "./unknown-route-guard.js";
+import { cappedWait } from "./wait.js";
 
 export interface HarnessOptions {
   roles?: Role[];
@@ -45,9 +49,12 @@ export class OperatorHarness {
   readonly dbSchema = `t_${randomBytes(4).toString("hex")}`;
   readonly stateSchema = `ts_${randomBytes(4).toString("hex")}`;
   sim!: RunningSimulator;
+  /** True once the simulator runs (start() got that far). */
+  started = false;
   /** The operator started last. */
   app: App | undefined;
   private readonly apps: App[] = [];
+  private runQueue: Queue | undefined;
   workdir!: string;
   readonly kubeConfig = platformKubeConfig();
 
@@ -77,6 +84,7 @@ export class OperatorHarness {
     await ensureCrds();
     this.workdir = await mkdtemp(path.join(os.tmpdir(), "ptm-e2e-"));
     this.sim = await startSimulator({ port: 0, taskDurationMs: 0, log: false, unauthorizedDelayMs: 0, ...this.options.simulator });
+    this.started = true;
     await kubectl(["create", "namespace", this.namespace]);
     if (this.options.connection !== false) await this.createConnection("pve");
     const roles: Role[] = [...(this.options.roles ?? ["controller", "worker"]), ...(this.options.sidecar ? (["sidecar"] as const) : [])];
@@ -110,7 +118,8 @@ export class OperatorHarness {
       await kubectl(["apply", "-n", this.namespace, "-f", "-"], yamlOf({
         apiVersion: "v1",
         kind: "Secret",
-        metadata: { name: secretName },
+        // Consent (src/vm/secret-consent.ts): this Secret is meant for the operator.
+        metadata: { name: secretName, labels: { "proxmox.terraform-manager.dev/consumer": "proxmox-terraform-manager" } },
         stringData: { token: `PVEAPIToken=${this.sim.token}` },
       }));
     }
@@ -137,6 +146,7 @@ export class OperatorHarness {
 
   /** Polls the VM until `predicate` holds; the error shows the last status seen. */
   async waitForVm(name: string, predicate: (vm: ProxmoxVMObject | undefined) => boolean, timeoutMs = 120_000): Promise<ProxmoxVMObject | undefined> {
+    timeoutMs = cappedWait(timeoutMs);
     const deadline = Date.now() + timeoutMs;
     let last: ProxmoxVMObject | undefined;
     while (Date.now() < deadline) {
@@ -162,6 +172,26 @@ export class OperatorHarness {
     return Object.values(this.sim.state().vms).filter((vm) => !isTemplate(vm));
   }
 
+  /**
+   * The BullMQ state of the VM's run job ("waiting", "active", "delayed", ...), or undefined when
+   * no job is queued or running for it (jobs are removed when they complete or finally fail): the
+   * positive signal that a run is over and no retry of it is pending.
+   */
+  async runJobState(name: string): Promise<JobState | "unknown" | undefined> {
+    const uid = (await this.getVm(name))?.metadata.uid;
+    if (!uid) throw new Error(`ProxmoxVM ${name} does not exist`);
+    this.runQueue ??= new Queue(RUN_QUEUE, { connection: redisOptions(platformEnv().REDIS_URL), prefix: this.prefix });
+    const job = await this.runQueue.getJob(uid);
+    return job ? job.getState() : undefined;
+  }
+
+  /** Reconciles the controller of the last started operator has finished (metric ptm_reconcile_total). */
+  async reconcileCount(): Promise<number> {
+    const metric = this.app?.metrics.registry.getSingleMetric("ptm_reconcile_total");
+    if (!metric) throw new Error("no operator with a controller runs in this harness");
+    return (await metric.get()).values.reduce((sum, v) => sum + v.value, 0);
+  }
+
   async runsOf(name: string): Promise<{ action: string; status: string; add_count: number | null; change_count: number | null }[]> {
     const { rows } = await withPg((c) =>
       c.query(`select action, status, add_count, change_count from ${this.dbSchema}.runs where namespace = $1 and name = $2 order by created_at`, [this.namespace, name]),
@@ -169,14 +199,31 @@ export class OperatorHarness {
     return rows;
   }
 
+  /**
+   * Stops everything this harness started and removes its data. Fails (after cleaning up) if the
+   * simulator served an unknown route that no per-test check reported (see suite-hooks.ts).
+   */
   async close(): Promise<void> {
     for (const app of this.apps.reverse()) await app.stop();
+    await this.runQueue?.close();
     await this.sim?.close();
-    await kubectl(["delete", "namespace", this.namespace, "--wait=false"]).catch(() => undefined);
+    await deleteNamespace(this.namespace);
     await dropSchemas(this.dbSchema, this.stateSchema);
     await deleteRedisKeys(this.prefix);
     if (this.workdir) await rm(this.workdir, { recursive: true, force: true });
+    if (this.started) assertNoUnknownRoutes(this.sim);
   }
+}
+
+function redisOptions(url: string) {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    maxRetriesPerRequest: null,
+  };
 }
 
 function isTemplate(vm: unknown): boolean {

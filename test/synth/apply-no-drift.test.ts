@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { guardUnknownRoutes } from "../support/suite-hooks.js";
 import { DEFAULT_SEED, startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
 import { synthesizeVmStack, workspaceName } from "../../src/synth/synthesize.js";
 import { dropSchemas } from "../support/platform-data.js";
@@ -48,6 +49,7 @@ describe("a synthesized stack applies and then plans no changes", () => {
   const schema = `ptm_synth_${randomUUID().replaceAll("-", "")}`;
   const dirs: string[] = [];
   let sim: RunningSimulator;
+  guardUnknownRoutes(() => [sim]);
   let env: Record<string, string>;
 
   beforeAll(async () => {

@@ -23,7 +23,11 @@ afterAll(async () => {
   await removeTempDirs();
 });
 
-describe.skipIf(!findSetpriv())("when the worker dies", () => {
+describe("when the worker dies", () => {
+  it("has setpriv, which the parent-death signal needs (util-linux; the platform and the image have it)", () => {
+    expect(findSetpriv(), "setpriv is not on PATH: install util-linux").toMatch(/\/setpriv$/);
+  });
+
   it("tofu gets SIGTERM, stops gracefully and releases the state lock", async () => {
     const schema = uniqueSchema();
     schemas.push(schema);

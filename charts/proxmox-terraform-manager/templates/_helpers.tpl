@@ -117,6 +117,35 @@ key: {{ $auth.readTokenKey }}
 {{- else if and (not $auth.existingSecret) $auth.readToken }}
 name: {{ include "ptm.secretName" . }}
 key: sidecar-read-token
+{{- else if include "ptm.generatesReadToken" . }}
+name: {{ include "ptm.readTokenSecretName" . }}
+key: read-token
+{{- end }}
+{{- end }}
+
+{{/* True ("true") when the chart generates the read token: none given, generation not turned off. */}}
+{{- define "ptm.generatesReadToken" -}}
+{{- $auth := .Values.sidecar.auth }}
+{{- if and $auth.generateReadToken (not $auth.existingSecret) (not $auth.readToken) -}}
+true
+{{- end }}
+{{- end }}
+
+{{- define "ptm.readTokenSecretName" -}}
+{{- printf "%s-read-token" (include "ptm.fullname" .) }}
+{{- end }}
+
+{{/* Where the sidecar's database URL comes from: its own login when given, else the operator's. */}}
+{{- define "ptm.sidecarDatabaseSecretRef" -}}
+{{- $db := .Values.postgresql.sidecar }}
+{{- if $db.existingSecret }}
+name: {{ $db.existingSecret }}
+key: {{ $db.existingSecretKey }}
+{{- else if $db.url }}
+name: {{ include "ptm.secretName" . }}
+key: sidecar-database-url
+{{- else }}
+{{- include "ptm.databaseSecretRef" . }}
 {{- end }}
 {{- end }}
 
@@ -134,7 +163,7 @@ key: sidecar-admin-token
 {{/* True ("true") when the chart must create its own Secret. */}}
 {{- define "ptm.needsSecret" -}}
 {{- $auth := .Values.sidecar.auth }}
-{{- if or (not .Values.redis.existingSecret) (not .Values.postgresql.existingSecret) (and (not .Values.stateEncryption.existingSecret) .Values.stateEncryption.passphrase) (and (not $auth.existingSecret) (or $auth.readToken $auth.adminToken)) -}}
+{{- if or (not .Values.redis.existingSecret) (not .Values.postgresql.existingSecret) (and (not .Values.postgresql.sidecar.existingSecret) .Values.postgresql.sidecar.url) (and (not .Values.stateEncryption.existingSecret) .Values.stateEncryption.passphrase) (and (not $auth.existingSecret) (or $auth.readToken $auth.adminToken)) -}}
 true
 {{- end }}
 {{- end }}

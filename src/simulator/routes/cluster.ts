@@ -5,6 +5,8 @@ import type { Router } from "../router.js";
 import { usedBytes } from "../state.js";
 import { vmResource } from "../vm-status.js";
 import { verify } from "./common.js";
+import { isOffline, offlineNodeEntry, unknownVmEntry } from "../node-reachability.js";
+import { hasPrivileges } from "../permissions.js";
 
 const POOL_ID = { type: "string", pattern: /[A-Za-z0-9\-_]+/ } as const;
 
@@ -31,15 +33,23 @@ export function registerClusterRoutes(router: Router): void {
     const { state } = req.ctx;
     const out: unknown[] = [];
     if (!p.type || p.type === "vm") {
-      for (const vm of Object.values(state.vms).sort((a, b) => a.vmid - b.vmid)) out.push(vmResource(req.ctx, vm));
+      for (const vm of Object.values(state.vms).sort((a, b) => a.vmid - b.vmid)) {
+        if (!hasPrivileges(state, req.user, `/vms/${vm.vmid}`, ["VM.Audit"])) continue;
+        out.push(isOffline(state.nodes[vm.node]) ? unknownVmEntry(vm) : vmResource(req.ctx, vm));
+      }
     }
     if (!p.type || p.type === "node") {
       for (const n of Object.values(state.nodes)) {
+        if (isOffline(n)) {
+          out.push(offlineNodeEntry(n));
+          continue;
+        }
         out.push({ id: `node/${n.name}`, type: "node", node: n.name, status: "online", cpu: 0.02, maxcpu: n.cpus, mem: Math.floor(n.memory * 0.2), maxmem: n.memory, disk: 0, maxdisk: 100 * 2 ** 30, uptime: 86400, level: "", cgroup_mode: 2 });
       }
     }
     if (!p.type || p.type === "storage") {
       for (const s of Object.values(state.storages)) {
+        if (!hasPrivileges(state, req.user, `/storage/${s.id}`, ["Datastore.Audit"])) continue;
         for (const n of Object.values(state.nodes)) {
           if (s.nodes && !s.nodes.includes(n.name)) continue;
           out.push({ id: `storage/${n.name}/${s.id}`, type: "storage", storage: s.id, node: n.name, status: "available", plugintype: s.type, content: s.content.join(","), shared: s.shared ? 1 : 0, disk: usedBytes(s), maxdisk: s.total });
@@ -57,7 +67,7 @@ export function registerClusterRoutes(router: Router): void {
     const nodes = Object.values(req.ctx.state.nodes);
     return [
       { type: "cluster", id: "cluster", name: "pve-sim", nodes: nodes.length, quorate: 1, version: 1 },
-      ...nodes.map((n, i) => ({ type: "node", id: `node/${n.name}`, name: n.name, nodeid: i + 1, online: 1, local: i === 0 ? 1 : 0, ip: `127.0.0.${i + 1}`, level: "" })),
+      ...nodes.map((n, i) => ({ type: "node", id: `node/${n.name}`, name: n.name, nodeid: i + 1, online: isOffline(n) ? 0 : 1, local: i === 0 ? 1 : 0, ip: `127.0.0.${i + 1}`, level: "" })),
     ];
   });
 

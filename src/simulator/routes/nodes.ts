@@ -1,38 +1,10 @@
-/** /nodes, node status and network, storages and their content, and tasks. */
-import { splitVolumeId } from "../config-strings.js";
-import { fail, paramError } from "../errors.js";
-import { STORAGE_PARAM } from "../params.js";
+/** /nodes, node status and network, and tasks (storages: storage.ts). */
+import { paramError } from "../errors.js";
 import type { RequestContext, Router } from "../router.js";
-import { storageOnNode, usedBytes, type StorageState } from "../state.js";
 import type { TaskRecord } from "../tasks.js";
 import { decodeUpid } from "../upid.js";
 import { verify } from "./common.js";
-
-function storageEntry(s: StorageState) {
-  const used = usedBytes(s);
-  return {
-    storage: s.id,
-    type: s.type,
-    content: s.content.join(","),
-    active: 1,
-    enabled: 1,
-    shared: s.shared ? 1 : 0,
-    total: s.total,
-    used,
-    avail: s.total - used,
-    used_fraction: s.total > 0 ? used / s.total : 0,
-  };
-}
-
-function requireNodeStorage(req: RequestContext): StorageState {
-  const node = req.path.node as string;
-  req.ctx.requireNode(node);
-  const id = req.path.storage as string;
-  const s = req.ctx.state.storages[id];
-  if (!s) throw fail(`storage '${id}' does not exist`);
-  if (!storageOnNode(s, node)) throw fail(`storage '${id}' is not available on node '${node}'`);
-  return s;
-}
+import { isOffline, offlineNodeEntry } from "../node-reachability.js";
 
 /** The fields Proxmox reports for every task, in its task list and its status alike. */
 function taskIdentity(t: TaskRecord) {
@@ -52,7 +24,7 @@ function requireTask(req: RequestContext) {
 export function registerNodeRoutes(router: Router): void {
   router.get("/nodes", (req) => {
     verify(req, {});
-    return Object.values(req.ctx.state.nodes).map((n) => ({
+    return Object.values(req.ctx.state.nodes).map((n) => isOffline(n) ? { ...offlineNodeEntry(n), ssl_fingerprint: req.ctx.fingerprint ?? "" } : ({
       node: n.name,
       id: `node/${n.name}`,
       type: "node",
@@ -115,68 +87,6 @@ export function registerNodeRoutes(router: Router): void {
       families: ["inet"],
       priority: i + 1,
     }));
-  });
-
-  router.get("/nodes/{node}/storage", (req) => {
-    const p = verify(req, {
-      content: { type: "string", optional: true },
-      enabled: { type: "boolean", optional: true },
-      format: { type: "boolean", optional: true },
-      storage: { ...STORAGE_PARAM, optional: true },
-      target: { type: "string", optional: true },
-    });
-    const node = req.path.node as string;
-    req.ctx.requireNode(node);
-    const wanted = (p.content ?? "").split(",").filter(Boolean);
-    return Object.values(req.ctx.state.storages)
-      .filter((s) => storageOnNode(s, node))
-      .filter((s) => !p.storage || s.id === p.storage)
-      .filter((s) => wanted.every((c) => s.content.includes(c)))
-      .map(storageEntry);
-  });
-
-  router.get("/nodes/{node}/storage/{storage}", (req) => {
-    verify(req, { storage: STORAGE_PARAM });
-    requireNodeStorage(req);
-    return ["content", "status"].map((subdir) => ({ subdir }));
-  });
-
-  router.get("/nodes/{node}/storage/{storage}/status", (req) => {
-    verify(req, { storage: STORAGE_PARAM });
-    const s = requireNodeStorage(req);
-    const { storage: _id, used_fraction: _f, ...rest } = storageEntry(s);
-    return rest;
-  });
-
-  router.get("/nodes/{node}/storage/{storage}/content", (req) => {
-    const p = verify(req, { storage: STORAGE_PARAM, content: { type: "string", optional: true }, vmid: { type: "integer", optional: true } });
-    const s = requireNodeStorage(req);
-    return Object.entries(s.volumes)
-      .filter(([, v]) => !p.content || v.content === p.content)
-      .filter(([, v]) => !p.vmid || v.vmid === Number(p.vmid))
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([name, v]) => ({
-        volid: `${s.id}:${name}`,
-        content: v.content,
-        format: v.format,
-        size: v.size,
-        used: v.size,
-        ctime: 1735689600,
-        ...(v.vmid !== undefined ? { vmid: v.vmid } : {}),
-        ...(name.includes("/vm-") && name.startsWith("base-") ? { parent: name.split("/")[0] } : {}),
-      }));
-  });
-
-  router.get("/nodes/{node}/storage/{storage}/content/{volume}", (req) => {
-    verify(req, { storage: STORAGE_PARAM, volume: { type: "string" } });
-    const s = requireNodeStorage(req);
-    const raw = req.path.volume as string;
-    const parts = splitVolumeId(raw);
-    const volname = parts && parts.storage === s.id ? parts.volname : raw;
-    const v = s.volumes[volname];
-    if (!v) throw fail(`volume '${s.id}:${volname}' does not exist`);
-    const path = s.type === "dir" ? `/var/lib/vz/${volname.includes("/") && v.content === "images" ? `images/${volname}` : volname}` : `/dev/pve/${volname}`;
-    return { path, size: v.size, used: v.size, format: v.format };
   });
 
   router.get("/nodes/{node}/tasks", (req) => {
