@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import { PROXMOX_CONNECTION, PROXMOX_VM } from "./api/group.js";
 import type { ProxmoxConnectionStatus, ProxmoxVMStatus } from "./api/status.js";
 import type { Env } from "./config/env.js";
-import { ConnectionResolver } from "./vm/connection-resolver.js";
+import { ConnectionResolver, connectionPolicyFromEnv } from "./vm/connection-resolver.js";
 import { ConnectionReconciler } from "./controller/connection-reconciler.js";
 import { Controller } from "./controller/controller.js";
 import { RunGate } from "./controller/run-gate.js";
@@ -25,7 +25,7 @@ import type { ProxmoxConnectionObject, ProxmoxVMObject } from "./kube/types.js";
 import { openDatabase, type Database } from "./store/database.js";
 import { operatorVersion } from "./telemetry/build-info.js";
 import { Metrics } from "./telemetry/metrics.js";
-import { TerraformRunner } from "./terraform/index.js";
+import { TerraformRunner, type Redactor } from "./terraform/index.js";
 
 export type Role = "controller" | "worker" | "sidecar";
 
@@ -36,6 +36,11 @@ export interface AppOptions {
   /** Tests pass their own KubeConfig; otherwise KUBECONFIG / in-cluster config is loaded. */
   kubeConfig?: KubeConfig;
   identity?: string;
+  /**
+   * Learns every Secret value the operator reads (tokens, passwords), so the logger that shares it
+   * removes them in any spelling; main.ts passes the one its logger uses.
+   */
+  redactor?: Redactor;
 }
 
 /**
@@ -79,7 +84,8 @@ export class App {
     const connectionsApi = new CustomObjects<ProxmoxConnectionObject>(this.kubeConfig, PROXMOX_CONNECTION.plural);
     const status = new StatusWriter<ProxmoxVMStatus, ProxmoxVMObject>(vms);
     const events = new EventRecorder(this.kubeConfig, logger, this.identity);
-    const connections = new ConnectionResolver(this.kubeConfig);
+    // Secret consent and the endpoint policy (PTM_SECRET_CONSENT, PTM_ALLOW_HTTP_ENDPOINTS, PTM_ENDPOINT_ALLOWLIST).
+    const connections = new ConnectionResolver(this.kubeConfig, connectionPolicyFromEnv(env, this.o.redactor));
     const runner = new TerraformRunner({
       binary: env.PTM_TERRAFORM_BIN ?? env.TOFU_BIN ?? env.PTM_TERRAFORM_FLAVOR,
       flavor: env.PTM_TERRAFORM_FLAVOR,

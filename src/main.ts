@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { App, type Role } from "./app.js";
 import { ConfigError, readEnv } from "./config/env.js";
+import { Redactor } from "./terraform/redact.js";
 import { createLogger } from "./telemetry/logger.js";
 
 /**
@@ -28,8 +29,9 @@ async function main(): Promise<void> {
   try {
     const roles = parseRoles(process.argv.slice(2));
     const env = readEnv();
-    const logger = createLogger(env.PTM_LOG_LEVEL);
-    app = new App({ env, roles, logger });
+    const redactor = new Redactor();
+    const logger = createLogger(env.PTM_LOG_LEVEL, {}, { secrets: redactor });
+    app = new App({ env, roles, logger, redactor });
     logger.info({ roles, identity: app.identity }, "starting");
     const stop = (signal: string) => {
       logger.info({ signal }, "stopping");

@@ -8,7 +8,7 @@ import type { EventRecorder } from "../kube/event-recorder.js";
 import type { StatusWriter } from "../kube/status-writer.js";
 import { parseKey, type ProxmoxConnectionObject } from "../kube/types.js";
 import { ProxmoxApiClient } from "../proxmox/api-client.js";
-import { checkConnection, connectionProblemOf, type ConnectionHealth } from "../proxmox/connection-check.js";
+import { checkConnection, connectionProblemOf, get, type ConnectionHealth } from "../proxmox/connection-check.js";
 import { ConnectionProblem, type ConnectionResolver } from "../vm/connection-resolver.js";
 import type { GuestInfo } from "../vm/preflight.js";
 import { jittered } from "./jitter.js";
@@ -121,13 +121,20 @@ export class ConnectionReconciler {
       if (health.inventory) await this.listGuests(client, guests);
     } catch (error) {
       health = this.failedCheck(error, connection);
+      const ready = findCondition(connection.status?.conditions, ConditionType.Ready);
+      if (health.reason === Reason.Unreachable && !connectionProblemOf(error, connection.spec.endpoint) && ready?.status === "True" && ready.observedGeneration === generation) {
+        // A server error mid-check (not a refused token, not an unreachable host) says nothing new
+        // about a connection that was fine: keep its verdict and inventory; the next check decides.
+        this.d.logger.warn({ err: error, connection: key }, "connection check interrupted; keeping the last result");
+        return;
+      }
     }
     this.checked.set(key, { at: Date.now(), generation, guests });
     await this.writeStatus(connection, health, tokenId);
   }
 
   private async listGuests(client: ProxmoxApiClient, into: Map<number, GuestInfo>): Promise<void> {
-    const resources = ((await client.request("GET", "cluster/resources?type=vm")) as { vmid?: number; node?: string; name?: string; template?: number }[] | null) ?? [];
+    const resources = ((await get(client, "cluster/resources?type=vm")) as { vmid?: number; node?: string; name?: string; template?: number }[] | null) ?? [];
     for (const r of resources) if (r.vmid !== undefined) into.set(r.vmid, { vmid: r.vmid, node: r.node ?? "", name: r.name ?? "", template: r.template === 1 });
   }
 

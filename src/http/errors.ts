@@ -22,7 +22,7 @@ export function errorBody(code: string, message: string) {
 }
 
 export const notFoundHandler: RequestHandler = (req, res) => {
-  res.status(404).json(errorBody("NotFound", `no such endpoint: ${req.method} ${req.path}`));
+  res.status(404).json(errorBody("NotFound", `no such endpoint: ${req.method} ${req.baseUrl}${req.path}`));
 };
 
 /**

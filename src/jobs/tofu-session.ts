@@ -2,7 +2,8 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { ApplyResult, PlanResult, RunOptions, TerraformEvent, TerraformRunner } from "../terraform/index.js";
-import type { ResolvedConnection } from "../vm/connection-resolver.js";
+import type { ConnectionResolver, ResolvedConnection } from "../vm/connection-resolver.js";
+import type { RunContext } from "./run-context.js";
 import type { RunRecord } from "./run-record.js";
 
 /** The address of the one VM resource in every stack. */
@@ -92,6 +93,11 @@ export class TofuSession {
     return this.timed("state", () => this.d.runner.stateRemove(this.options, VM_ADDRESS));
   }
 
+  /** Clears a taint tofu left on the VM (it would plan a replacement), keeping the VM as it is. */
+  untaintVm(): Promise<void> {
+    return this.timed("state", () => this.d.runner.untaint(this.options, VM_ADDRESS));
+  }
+
   discardPlan(planFile: string): Promise<void> {
     return this.d.runner.discardPlan(planFile);
   }
@@ -141,4 +147,21 @@ function eventData(e: TerraformEvent): Record<string, unknown> | undefined {
   if (e.changes) data.changes = e.changes;
   if (e.diagnostic) data.diagnostic = e.diagnostic;
   return data;
+}
+
+/** The values of the stack's secret variables, read from the Secrets the spec names. */
+export async function readStackVariables(connections: ConnectionResolver, ctx: RunContext, names: string[]): Promise<StackVariables> {
+  const variables: StackVariables = { values: {}, secrets: [] };
+  if (names.includes("cloud_init_password")) {
+    const ref = ctx.spec.initialization?.userAccount?.passwordSecretRef;
+    if (ref) {
+      const password = await connections.readSecretKey(ctx.vm.metadata.namespace, ref.name, ref.key, `ProxmoxVM ${ctx.vm.metadata.name}`);
+      variables.values.cloud_init_password = password;
+      variables.secrets.push(password);
+    } else {
+      // Destroying without the Secret: any value satisfies the variable.
+      variables.values.cloud_init_password = "unused";
+    }
+  }
+  return variables;
 }

@@ -9,7 +9,7 @@ import type { Run } from "../store/run-store.js";
 import type { SynthesisResult } from "../synth/synthesis-input.js";
 import { SynthesisError } from "../synth/synthesis-error.js";
 import { workspaceName } from "../synth/workspace-name.js";
-import type { PlanResult } from "../terraform/index.js";
+import { TerraformError, type PlanResult } from "../terraform/index.js";
 import type { ConnectionResolver } from "../vm/connection-resolver.js";
 import { proxmoxClient } from "../vm/proxmox-client.js";
 import type { ProxmoxApiClient } from "../proxmox/api-client.js";
@@ -21,7 +21,7 @@ import { decideAfterPlan, planFactsOf } from "./plan-decision.js";
 import type { RunContext, RunResult } from "./run-context.js";
 import { classifyRunFailure } from "./run-failure.js";
 import { RunRecord, type RunRecordDeps } from "./run-record.js";
-import { TofuSession, type StackVariables, type TofuSessionDeps } from "./tofu-session.js";
+import { readStackVariables, TofuSession, type TofuSessionDeps } from "./tofu-session.js";
 import { pinVmId, type VmIdPinningDeps } from "./vm-id-pinning.js";
 
 export interface VmRunDeps extends RunRecordDeps, TofuSessionDeps, VmIdPinningDeps {
@@ -75,7 +75,7 @@ export class VmRun {
       const tofu = await this.openTofu(ctx, record, configJson, stack);
       await tofu.init();
       if (ctx.action === "forget") return await this.forget(ctx, record, tofu, target.vmId);
-      const plan = await tofu.plan(ctx.action === "destroy");
+      const plan = await this.plan(ctx, tofu, record);
       switch (decideAfterPlan(planFactsOf(ctx, plan.hasChanges, stack.hash))) {
         case "report-drift":
           return await this.reportDrift(ctx, record, plan);
@@ -151,27 +151,26 @@ export class VmRun {
       workspace: workspaceName(namespace, name),
       configJson,
       connection: ctx.connection,
-      variables: await this.stackVariables(ctx, stack.secretVariables),
+      variables: await readStackVariables(this.d.connections, ctx, stack.secretVariables),
       record,
       onCreateStart: () => void this.progress(ctx, record.run, Reason.Cloning, "cloning the template and configuring the VM").catch(() => undefined),
     });
   }
 
-  /** The values of the stack's secret variables, read from the Secrets the spec names. */
-  private async stackVariables(ctx: RunContext, names: string[]): Promise<StackVariables> {
-    const variables: StackVariables = { values: {}, secrets: [] };
-    if (names.includes("cloud_init_password")) {
-      const ref = ctx.spec.initialization?.userAccount?.passwordSecretRef;
-      if (ref) {
-        const password = await this.d.connections.readSecretKey(ctx.vm.metadata.namespace, ref.name, ref.key, `ProxmoxVM ${ctx.vm.metadata.name}`);
-        variables.values.cloud_init_password = password;
-        variables.secrets.push(password);
-      } else {
-        // Destroying without the Secret: any value satisfies the variable.
-        variables.values.cloud_init_password = "unused";
-      }
+  /**
+   * The plan; for an apply run, a plan that wants to replace the VM because a failed create or
+   * update left it tainted is made again after `untaint`: the VM is this resource's own and is
+   * adopted in place. A replacement for any other reason stays refused (prevent_destroy).
+   */
+  private async plan(ctx: RunContext, tofu: TofuSession, record: RunRecord): Promise<PlanResult> {
+    try {
+      return await tofu.plan(ctx.action === "destroy");
+    } catch (error) {
+      if (ctx.action !== "apply" || !(error instanceof TerraformError) || error.problem !== "replacement-required") throw error;
+      record.append({ level: "info", type: "run", message: "the plan would replace the VM: clearing a taint a failed run may have left, then planning again" });
+      await tofu.untaintVm();
+      return tofu.plan(false);
     }
-    return variables;
   }
 
   private async forget(ctx: RunContext, record: RunRecord, tofu: TofuSession, vmId: number | undefined): Promise<RunResult> {

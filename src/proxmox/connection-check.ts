@@ -54,7 +54,7 @@ export function connectionProblemOf(error: unknown, endpoint: string): { reason:
 export async function checkConnection(client: ProxmoxApiClient, endpoint: string, tokenId: string): Promise<ConnectionHealth> {
   let version: string;
   try {
-    const v = (await client.request("GET", "version")) as { version?: string; release?: string };
+    const v = (await get(client, "version")) as { version?: string; release?: string };
     version = String(v?.version ?? v?.release ?? "unknown");
   } catch (error) {
     const problem = connectionProblemOf(error, endpoint);
@@ -114,7 +114,7 @@ interface ResourceEntry {
 const MiB = 1024 * 1024;
 
 export async function readInventory(client: ProxmoxApiClient): Promise<ConnectionInventory> {
-  const nodes = ((await client.request("GET", "nodes")) as NodeEntry[] | null) ?? [];
+  const nodes = ((await get(client, "nodes")) as NodeEntry[] | null) ?? [];
   const inventory: ConnectionInventory = {
     nodes: nodes
       .map((n) => ({ name: n.node, online: n.status === "online", ...(n.maxcpu ? { cpus: n.maxcpu } : {}), ...(n.maxmem ? { memoryMiB: Math.floor(n.maxmem / MiB) } : {}) }))
@@ -126,8 +126,8 @@ export async function readInventory(client: ProxmoxApiClient): Promise<Connectio
   for (const node of inventory.nodes.filter((n) => n.online)) {
     const at = `nodes/${encodeURIComponent(node.name)}`;
     const [storages, networks] = await Promise.all([
-      client.request("GET", `${at}/storage`) as Promise<StorageEntry[] | null>,
-      client.request("GET", `${at}/network?type=any_bridge`) as Promise<NetworkEntry[] | null>,
+      get(client, `${at}/storage`) as Promise<StorageEntry[] | null>,
+      get(client, `${at}/network?type=any_bridge`) as Promise<NetworkEntry[] | null>,
     ]);
     for (const s of storages ?? []) {
       if (s.enabled === 0) continue;
@@ -142,7 +142,7 @@ export async function readInventory(client: ProxmoxApiClient): Promise<Connectio
     }
     for (const b of networks ?? []) inventory.bridges.push({ node: node.name, name: b.iface });
   }
-  const resources = ((await client.request("GET", "cluster/resources?type=vm")) as ResourceEntry[] | null) ?? [];
+  const resources = ((await get(client, "cluster/resources?type=vm")) as ResourceEntry[] | null) ?? [];
   inventory.templates = resources
     .filter((r) => r.template === 1 && r.vmid !== undefined)
     .map((r) => ({ vmid: r.vmid!, name: r.name ?? "", node: r.node ?? "" }))
@@ -154,7 +154,7 @@ export async function readInventory(client: ProxmoxApiClient): Promise<Connectio
 
 /** The token's effective privileges on `path` (Proxmox computes inheritance and privilege separation). */
 async function privilegesOn(client: ProxmoxApiClient, path: string): Promise<Set<string>> {
-  const answer = (await client.request("GET", `access/permissions?path=${encodeURIComponent(path)}`)) as Record<string, Record<string, number>> | null;
+  const answer = (await get(client, `access/permissions?path=${encodeURIComponent(path)}`)) as Record<string, Record<string, number>> | null;
   return new Set(Object.keys(answer?.[path] ?? {}));
 }
 
@@ -175,4 +175,19 @@ async function missingPrivileges(client: ProxmoxApiClient, inventory: Connection
     );
   }
   return missing;
+}
+
+/**
+ * A read that tries again on a server error (5xx): one busy moment of a Proxmox node must not
+ * make a whole connection look broken. Anything else (401, network errors) answers at once.
+ */
+export async function get(client: ProxmoxApiClient, path: string, attempts = 3): Promise<unknown> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client.request("GET", path);
+    } catch (error) {
+      if (!(error instanceof ProxmoxApiError) || error.status < 500 || error.status === 595 || attempt >= attempts) throw error;
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
 }

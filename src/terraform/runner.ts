@@ -367,6 +367,19 @@ export class TerraformRunner {
   }
 
   /**
+   * `untaint -allow-missing <address>`: a VM tofu marked tainted (a create or update that failed
+   * half way) would otherwise be planned for replacement. The operator adopts it in place instead.
+   */
+  async untaint(run: RunOptions, address: string): Promise<void> {
+    if (!address || address.startsWith("-")) throw new TypeError(`invalid resource address ${JSON.stringify(address)}`);
+    await this.exec(run, {
+      phase: "state",
+      args: ["untaint", "-no-color", "-allow-missing", `-lock-timeout=${this.opts.lockTimeout}`, address],
+      cwd: this.workdir(run),
+    });
+  }
+
+  /**
    * `show -json <planFile>`, parsed. The output holds planned values (secrets among them): it is
    * returned, never emitted or logged.
    */

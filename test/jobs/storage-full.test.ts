@@ -1,6 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_SEED } from "../../src/simulator/seed.js";
 import type { ProxmoxVMObject } from "../../src/kube/types.js";
+import { kubectl } from "../support/kube.js";
 import { proxmoxVm } from "../support/manifests.js";
 import { useOperatorHarness } from "../support/suite-hooks.js";
 import { waitFor } from "../support/wait.js";
@@ -25,11 +26,20 @@ describe("a Proxmox datastore without space", () => {
       config: {
         ...DEFAULT_SEED,
         storages: [
-          ...(DEFAULT_SEED.storages ?? []).map((s) => (s.id === "local-lvm" ? { ...s, sizeGiB: 12 } : s)),
-          { id: "tiny", type: "lvmthin", content: ["images", "rootdir"], sizeGiB: 2 },
+          ...(DEFAULT_SEED.storages ?? []),
+          { id: "tiny", type: "lvmthin", content: ["images", "rootdir"], sizeGiB: 200 },
         ],
       },
     },
+  });
+
+  // Proxmox's own "full" answers are what these tests are about: the connection check sees room
+  // (so preflight lets the runs through, as it would with an inventory a few minutes old), then
+  // the datastores shrink. Preflight's own refusal is tested in test/e2e/first-contact.test.ts.
+  beforeAll(async () => {
+    await waitFor("the connection check", async () => /True/.test(await kubectl(["get", "-n", h.namespace, "pxc", "pve", "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}"])));
+    h.sim.state().storages["local-lvm"]!.total = 12 * GiB;
+    h.sim.state().storages.tiny!.total = 2 * GiB;
   });
 
   const vm = (name: string, datastoreId: string, diskGiB: number) =>
@@ -87,6 +97,10 @@ describe("a Proxmox datastore without space", () => {
     const ready = await h.waitForReady("disk-too-big", 1, 150_000);
     expect(conditionsOf(ready).Stalled?.status).toBe("False");
     const simVm = h.simVms().find((s) => s.vmid === ready?.status?.vmId);
-    expect(String(simVm?.conf.scsi0)).toMatch(/size=20G/);
+    // The same VM (a failed resize leaves it tainted in state: it is adopted in place, never
+    // replaced), and its disk volume grew to 20 GiB.
+    expect(ready?.status?.vmId).toBe(v?.status?.vmId);
+    const volume = String(simVm?.conf.scsi0).split(",")[0]!.split(":")[1]!;
+    expect(h.sim.state().storages["local-lvm"]!.volumes[volume]?.size).toBe(20 * GiB);
   });
 });

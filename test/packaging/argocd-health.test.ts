@@ -236,25 +236,29 @@ describe("Argo CD health of ProxmoxVMs captured from a real operator", () => {
   });
 
   it("says Degraded when a run failed for good, and Progressing while it still retried", async () => {
-    // The simulator refuses to start a VM on a bridge its node does not have.
-    await h.apply(vm("no-bridge", { networkDevices: [{ bridge: "vmbr99", model: "virtio" }] }));
+    // Every lock on VM 777 times out (a busy node, as far as the run can tell): each attempt
+    // fails and retries until the last one. (A bad bridge or node is refused before any run now.)
+    h.sim.setFaults({ lockTimeoutVmIds: [777] });
+    await h.apply(vm("always-locked", { vmId: 777 }));
     let retrying: ProxmoxVMObject | undefined;
     const failed = await h.waitForVm(
-      "no-bridge",
+      "always-locked",
       (v) => {
         if (!retrying && condition(v, "Reconciling")?.status === "True" && condition(v, "Ready")?.status === "False") retrying = v;
         return v?.status?.state === "Failed" && condition(v, "Reconciling")?.status === "False";
       },
       170_000,
     );
+    h.sim.setFaults({ lockTimeoutVmIds: [] });
+    expect(h.sim.injectedFaults().lockTimeouts).toBeGreaterThanOrEqual(2);
     const verdict = await capture("degraded-apply-failed", failed);
     expect(verdict.status).toBe("Degraded");
-    expect(verdict.message).toMatch(/^(ApplyFailed|LockTimeout): .*vmbr99/s);
+    expect(verdict.message).toMatch(/^LockTimeout: .*lock-777\.conf/s);
     // The 2 s retry backoff between the two attempts is far wider than the 300 ms poll.
     expect(retrying, "never saw the VM between its attempts (Reconciling True, Ready False)").toBeDefined();
     const between = await capture("progressing-retrying", retrying);
     expect(between.status).toBe("Progressing");
-    expect(between.message).toContain("(last attempt: ApplyFailed: ");
+    expect(between.message).toContain("(last attempt: LockTimeout: ");
   }, 180_000);
 
   // One scenario, in order: each step needs the VM as the step before left it.

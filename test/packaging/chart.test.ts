@@ -79,6 +79,8 @@ const EXPECTED_RULES: Record<(typeof ROLES)[number], Rule[]> = {
     { apiGroups: [GROUP], resources: ["proxmoxvms"], verbs: ["get", "list", "watch", "patch"] },
     { apiGroups: [GROUP], resources: ["proxmoxvms/status"], verbs: ["update"] },
     { apiGroups: [GROUP], resources: ["proxmoxconnections"], verbs: ["get", "list", "watch"] },
+    // The connection check writes each connection's health and inventory.
+    { apiGroups: [GROUP], resources: ["proxmoxconnections/status"], verbs: ["update"] },
     { apiGroups: [""], resources: ["events"], verbs: ["create"] },
   ],
   worker: [

@@ -107,6 +107,16 @@ describe("a synthesized stack applies and then plans no changes", () => {
     expect(outputs.vm_id?.value).toEqual(expect.any(Number));
     for (const address of outputs.ipv4_addresses?.value as string[]) expect(address).not.toMatch(/^127\./);
 
+    // Every stack but a deletion's carries prevent_destroy: tofu refuses to destroy the VM with it.
+    const refused = await tofu(dir, ["destroy", "-auto-approve", "-input=false", "-no-color"], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr + refused.stdout).toContain("Resource instance cannot be destroyed");
+    expect(Object.keys(sim.state().vms).map(Number)).toContain(outputs.vm_id?.value);
+
+    const deletion = synthesizeVmStack(
+      synthesisInput(vmSpec, { name, stateSchema: schema, providerVersion: platformEnv().PTM_PROVIDER_VERSION, allowDestroy: true }),
+    );
+    await writeFile(path.join(dir, "main.tf.json"), deletion.json);
     const destroy = await tofu(dir, ["destroy", "-auto-approve", "-input=false", "-no-color"], env);
     expect(destroy.code, explain(destroy)).toBe(0);
   });
