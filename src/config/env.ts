@@ -116,3 +116,16 @@ export function parseDuration(text: string): number {
   }
   return total;
 }
+
+/**
+ * The values of `names` in the process environment: what child processes (tofu) inherit. Here,
+ * so that this file stays the only reader of process.env.
+ */
+export function inheritedEnvironment(names: readonly string[], source: Record<string, string | undefined> = process.env): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of names) {
+    const value = source[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}

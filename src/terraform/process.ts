@@ -67,9 +67,9 @@ function findOnPath(name: string, pathEnv: string): string | null {
 
 let setprivPath: string | null | undefined;
 
-/** `setpriv` on PATH, looked up once per process. */
-export function findSetpriv(): string | null {
-  if (setprivPath === undefined) setprivPath = findOnPath("setpriv", process.env.PATH ?? "");
+/** `setpriv` on the child's PATH, looked up once per process. */
+export function findSetpriv(searchPath: string): string | null {
+  if (setprivPath === undefined) setprivPath = findOnPath("setpriv", searchPath);
   return setprivPath;
 }
 
@@ -120,7 +120,7 @@ class Tail {
 
 export async function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
   const started = Date.now();
-  const setpriv = spec.parentDeathSignal === false ? null : findSetpriv();
+  const setpriv = spec.parentDeathSignal === false ? null : findSetpriv(spec.env.PATH ?? "");
   const [file, args] = setpriv
     ? [setpriv, ["--pdeathsig", "SIGTERM", "--", spec.command, ...spec.args]]
     : [spec.command, spec.args];

@@ -35,6 +35,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { inheritedEnvironment } from "../config/env.js";
 import { describeFailure, type FailureProblem } from "./classify-error.js";
 import { fileUsesFilesystemMirror, parseGoDuration } from "./cli-config.js";
 import { ENCRYPTION_ENV, encryptionConfig } from "./encryption.js";
@@ -537,11 +538,7 @@ export class TerraformRunner {
   }
 
   private childEnv(run: RunOptions): Record<string, string> {
-    const env: Record<string, string> = {};
-    for (const name of this.opts.inheritEnv) {
-      const v = process.env[name];
-      if (v !== undefined) env[name] = v;
-    }
+    const env: Record<string, string> = inheritedEnvironment(this.opts.inheritEnv);
     Object.assign(env, {
       TF_IN_AUTOMATION: "1",
       TF_INPUT: "0",

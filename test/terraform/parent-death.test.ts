@@ -25,7 +25,7 @@ afterAll(async () => {
 
 describe("when the worker dies", () => {
   it("has setpriv, which the parent-death signal needs (util-linux; the platform and the image have it)", () => {
-    expect(findSetpriv(), "setpriv is not on PATH: install util-linux").toMatch(/\/setpriv$/);
+    expect(findSetpriv(process.env.PATH ?? ""), "setpriv is not on PATH: install util-linux").toMatch(/\/setpriv$/);
   });
 
   it("tofu gets SIGTERM, stops gracefully and releases the state lock", async () => {
