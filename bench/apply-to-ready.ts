@@ -21,6 +21,7 @@ import { CustomObjectsApi } from "@kubernetes/client-node";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import pg from "pg";
+import { redisConnection } from "../src/queue/redis-connection.js";
 import { API_GROUP, API_VERSION, FINALIZER, PROXMOX_VM } from "../src/api/group.js";
 import { ProxmoxVMSpecSchema } from "../src/api/proxmox-vm.js";
 import type { ProxmoxVMObject } from "../src/kube/types.js";
@@ -370,7 +371,7 @@ async function runOperatorScenario(env: PlatformEnv, size: number, nodeLimit: nu
     // Ready when the worker is registered with BullMQ and the controller has reconciled a
     // suspended sentinel (it adds the finalizer before it looks at suspend).
     await kubectl(["apply", "-n", namespace, "-f", "-"], JSON.stringify({ ...vmManifest(999, { suspend: true }, {}), metadata: { name: "sentinel" } }));
-    const queue = new Queue("runs", { connection: redisOptions(env.REDIS_URL), prefix });
+    const queue = new Queue("runs", { connection: redisConnection(env.REDIS_URL), prefix });
     try {
       const started = Date.now();
       const kc = platformKubeConfig();
@@ -624,10 +625,6 @@ function tail(p: OperatorProcess): string {
 
 // --- platform helpers ------------------------------------------------------------------------------
 
-function redisOptions(url: string) {
-  const u = new URL(url);
-  return { host: u.hostname, port: Number(u.port || 6379), ...(u.password ? { password: decodeURIComponent(u.password) } : {}), maxRetriesPerRequest: null };
-}
 
 async function withPg<T>(env: PlatformEnv, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: env.DATABASE_URL });

@@ -16,6 +16,7 @@ import { EventPublisher } from "./events/publisher.js";
 import { eventsStreamKey } from "./events/stream.js";
 import type { Sidecar } from "./http/sidecar.js";
 import { createRunProcessor } from "./jobs/create-run-processor.js";
+import { redisConnection } from "./queue/redis-connection.js";
 import { RUN_QUEUE, RunQueue, type RunJob } from "./queue/run-queue.js";
 import { CustomObjects } from "./kube/custom-objects.js";
 import { EventRecorder } from "./kube/event-recorder.js";
@@ -95,6 +96,8 @@ export class App {
       ...(env.TF_CLI_CONFIG_FILE ? { cliConfigFile: env.TF_CLI_CONFIG_FILE } : {}),
       // A run that follows a dead worker's run waits this long for tofu to release the state lock.
       lockTimeout: "90s",
+      // A state tofu could not save (errored.tfstate) survives the worker's work directory.
+      erroredStates: database.erroredStates,
     });
     const tool = await runner.version();
     const metrics = this.metrics;
@@ -268,18 +271,4 @@ function loadKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromDefault();
   return kc;
-}
-
-/** BullMQ wants connection options (it makes its own clients); maxRetriesPerRequest must be null. */
-function redisConnection(url: string) {
-  const u = new URL(url);
-  return {
-    host: u.hostname,
-    port: Number(u.port || 6379),
-    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
-    ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
-    ...(u.protocol === "rediss:" ? { tls: {} } : {}),
-    maxRetriesPerRequest: null,
-  };
 }

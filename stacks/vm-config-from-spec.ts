@@ -29,9 +29,6 @@ function tagsFrom(source: VmConfigSource): string[] | undefined {
 }
 
 function initializationFrom(init: NonNullable<ProxmoxVMSpec["initialization"]>, password: string | undefined): VmInitializationConfig {
-  if (init.userDataSecretRef !== undefined) {
-    throw new SynthesisError("spec.initialization.userDataSecretRef", "custom cloud-init user-data is not supported yet");
-  }
   const account = init.userAccount;
   if (account?.passwordSecretRef !== undefined && password === undefined) {
     // A programming error, not a spec error: the stack declares the variable before mapping.

@@ -156,7 +156,6 @@ export const InitializationSchema = z
       })
       .strict()
       .optional(),
-    userDataSecretRef: SecretKeyRefSchema.optional().describe("Secret key holding cloud-init user-data (not yet supported)."),
   })
   .strict();
 

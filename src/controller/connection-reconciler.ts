@@ -40,14 +40,12 @@ interface Checked {
  */
 export class ConnectionReconciler {
   private readonly checked = new Map<string, Checked>();
-  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly inFlight = new Map<string, Promise<boolean | undefined>>();
 
   constructor(private readonly d: ConnectionReconcilerDeps) {}
 
   async reconcile(key: string): Promise<WorkResult> {
-    await this.checkNow(key);
-    const { namespace, name } = parseKey(key);
-    const ready = await this.isReady(namespace, name);
+    const ready = await this.checkNow(key);
     if (ready === undefined) return;
     return { requeueAfterMs: jittered(ready ? (this.d.readyIntervalMs ?? 300_000) : (this.d.notReadyIntervalMs ?? 15_000)) };
   }
@@ -72,7 +70,8 @@ export class ConnectionReconciler {
     await this.checkNow(key);
   }
 
-  private checkNow(key: string): Promise<void> {
+  /** Whether the connection is Ready after the check; undefined when it is gone. */
+  private checkNow(key: string): Promise<boolean | undefined> {
     let running = this.inFlight.get(key);
     if (!running) {
       running = this.check(key).finally(() => this.inFlight.delete(key));
@@ -81,17 +80,7 @@ export class ConnectionReconciler {
     return running;
   }
 
-  private async isReady(namespace: string, name: string): Promise<boolean | undefined> {
-    try {
-      const connection = await this.d.connections.get(namespace, name);
-      return findCondition(connection.status?.conditions, ConditionType.Ready)?.status === "True";
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
-  }
-
-  private async check(key: string): Promise<void> {
+  private async check(key: string): Promise<boolean | undefined> {
     const { namespace, name } = parseKey(key);
     let connection: ProxmoxConnectionObject;
     try {
@@ -99,7 +88,7 @@ export class ConnectionReconciler {
     } catch (error) {
       if (isNotFound(error)) {
         this.checked.delete(key);
-        return;
+        return undefined;
       }
       throw error;
     }
@@ -126,11 +115,12 @@ export class ConnectionReconciler {
         // A server error mid-check (not a refused token, not an unreachable host) says nothing new
         // about a connection that was fine: keep its verdict and inventory; the next check decides.
         this.d.logger.warn({ err: error, connection: key }, "connection check interrupted; keeping the last result");
-        return;
+        return true;
       }
     }
     this.checked.set(key, { at: Date.now(), generation, guests });
     await this.writeStatus(connection, health, tokenId);
+    return health.ready;
   }
 
   private async listGuests(client: ProxmoxApiClient, into: Map<number, GuestInfo>): Promise<void> {

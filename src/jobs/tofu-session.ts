@@ -72,8 +72,13 @@ export class TofuSession {
     });
   }
 
-  init(): Promise<void> {
-    return this.timed("init", () => this.d.runner.prepare(this.options));
+  /**
+   * Initialises the work directory, then pushes back a state an earlier run could not save
+   * (errored.tfstate, kept in PostgreSQL): the VM it records needs no import.
+   */
+  async init(): Promise<void> {
+    await this.timed("init", () => this.d.runner.prepare(this.options));
+    await this.timed("state", () => this.d.runner.pushErroredState(this.options));
   }
 
   plan(destroy: boolean): Promise<PlanResult> {
@@ -93,8 +98,8 @@ export class TofuSession {
     return this.timed("state", () => this.d.runner.stateRemove(this.options, VM_ADDRESS));
   }
 
-  /** Clears a taint tofu left on the VM (it would plan a replacement), keeping the VM as it is. */
-  untaintVm(): Promise<void> {
+  /** Clears a taint tofu left on the VM (it would plan a replacement); false when it was not tainted. */
+  untaintVm(): Promise<boolean> {
     return this.timed("state", () => this.d.runner.untaint(this.options, VM_ADDRESS));
   }
 

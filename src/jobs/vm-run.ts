@@ -15,7 +15,7 @@ import { proxmoxClient } from "../vm/proxmox-client.js";
 import type { ProxmoxApiClient } from "../proxmox/api-client.js";
 import type { StackHasher } from "../vm/stack-hasher.js";
 import * as vmStatus from "../vm/status.js";
-import { withAdoption } from "./adoption.js";
+import { withAdoption, type Adoption } from "./adoption.js";
 import { releaseDeletedVm } from "./deletion.js";
 import { decideAfterPlan, planFactsOf } from "./plan-decision.js";
 import type { RunContext, RunResult } from "./run-context.js";
@@ -62,7 +62,9 @@ export class VmRun {
       if ("kind" in target) return target;
       stack = this.synthesize(target);
       if ("kind" in stack) return await this.stall(target.ctx, Reason.InvalidSpec, stack.message);
-      configJson = await this.adopt(target, stack);
+      const adoption = await this.adopt(target, stack);
+      if (adoption.kind === "foreign") return await this.stall(target.ctx, Reason.InvalidSpec, adoption.message);
+      configJson = adoption.configJson;
     } catch (error) {
       // Before tofu and before a run record (Proxmox refused the token, cannot be reached, ...):
       // status and Events say so, so nothing is left at "waiting for a worker".
@@ -114,9 +116,9 @@ export class VmRun {
     }
   }
 
-  private async adopt({ ctx, vmId, knownAbsent, proxmox }: Target, stack: SynthesisResult): Promise<string> {
-    if (!proxmox || vmId === undefined) return stack.json;
-    return withAdoption(stack.config, stack.json, proxmox, ctx.spec.nodeName, vmId, knownAbsent);
+  private async adopt({ ctx, vmId, knownAbsent, proxmox }: Target, stack: SynthesisResult): Promise<Adoption> {
+    if (!proxmox || vmId === undefined) return { kind: "config", configJson: stack.json };
+    return withAdoption(stack.config, stack.json, proxmox, ctx.spec.nodeName, vmId, knownAbsent, ctx.vm.metadata.uid);
   }
 
   private async startRecord(ctx: RunContext, specHash: string): Promise<RunRecord> {
@@ -168,7 +170,8 @@ export class VmRun {
     } catch (error) {
       if (ctx.action !== "apply" || !(error instanceof TerraformError) || error.problem !== "replacement-required") throw error;
       record.append({ level: "info", type: "run", message: "the plan would replace the VM: clearing a taint a failed run may have left, then planning again" });
-      await tofu.untaintVm();
+      // Not tainted: the spec itself forces the replacement; the refusal stands as it is.
+      if (!(await tofu.untaintVm())) throw error;
       return tofu.plan(false);
     }
   }

@@ -9,7 +9,7 @@
 import { formatDrive, isCloudInitVolume, parseDrive, splitVolumeId } from "./config-strings.js";
 import type { SimContext } from "./context.js";
 import { fail, paramError } from "./errors.js";
-import { allocVolume, defaultFormat, findVolume, freeVolume, isBlockStorage, requireStorage, type VmState } from "./state.js";
+import { allocVolume, defaultFormat, findVolume, freeVolume, isBlockStorage, requireStorage, type StorageState, type VmState } from "./state.js";
 import { checkLock } from "./vm-update.js";
 import { configDigest } from "./vm-config.js";
 
@@ -56,7 +56,7 @@ export function moveVmDisk(ctx: SimContext, node: string, vmid: number, user: st
       if (!source) throw new Error(`storage migration failed: volume '${oldVolid}' does not exist`);
       await t.work();
       const target = ctx.state.storages[p.storage];
-      const format = target && !isBlockStorage(target) ? (p.format ?? defaultFormat(target)) : undefined;
+      const format = target && !isBlockStorage(target) ? targetFormat(target, p.format ?? source.format) : undefined;
       let newVolid: string;
       try {
         newVolid = allocVolume(ctx.state, p.storage, node, vmid, source.size, { format });
@@ -89,4 +89,16 @@ function baseVolume(ctx: SimContext, volid: string, vmid: number): string {
   delete storage.volumes[parts.volname];
   storage.volumes[renamed] = volume;
   return `${parts.storage}:${renamed}`;
+}
+
+/** Image formats a file-based storage takes (pve-storage's `dir` plugin). */
+const FILE_FORMATS = ["raw", "qcow2", "vmdk"];
+
+/**
+ * qemu-server's resolve_dst_disk_format: the requested format, else the source disk's format as
+ * the hint, and the storage's default when the target does not support it. (So an LVM disk,
+ * raw, moved to a directory storage stays raw rather than becoming qcow2.)
+ */
+function targetFormat(target: StorageState, wanted: string | undefined): string {
+  return wanted && FILE_FORMATS.includes(wanted) ? wanted : defaultFormat(target);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { full, matrix, minimal, spec, synthesisInput } from "../../test/synth/vm-specs.js";
-import type { ProxmoxVMSpec } from "../api/proxmox-vm.js";
+import { ProxmoxVMSpecSchema, type ProxmoxVMSpec } from "../api/proxmox-vm.js";
 import { DEFAULT_STATE_SCHEMA, SynthesisError, synthesizeVmStack, workspaceName } from "./synthesize.js";
 
 /** The same value with every object's keys in reverse order. */
@@ -122,20 +122,22 @@ describe("synthesizeVmStack", () => {
     expect(result.secretVariables).toEqual([]);
   });
 
-  it("rejects userDataSecretRef with a SynthesisError naming the field", () => {
-    const withUserData = spec({
+  it("refuses a spec tag that poses as the ownership marker, naming the field", () => {
+    const posing = spec({ nodeName: "pve1", clone: { vmId: 9000 }, tags: ["web", "ptm-owner-0b5b2f55-8f0c-4f7e-9a43-7d1f0e0c2a11"] });
+    const attempt = () => synthesizeVmStack(synthesisInput(posing));
+    expect(attempt).toThrow(SynthesisError);
+    expect(attempt).toThrow(expect.objectContaining({ field: "spec.tags" }));
+  });
+
+  it("has no custom user-data field: a manifest naming one is refused, not accepted and ignored", () => {
+    const parsed = ProxmoxVMSpecSchema.safeParse({
+      connectionRef: { name: "pve" },
       nodeName: "pve1",
       clone: { vmId: 9000 },
       initialization: { userDataSecretRef: { name: "user-data", key: "cloud-init.yaml" } },
     });
-    const attempt = () => synthesizeVmStack(synthesisInput(withUserData));
-    expect(attempt).toThrow(SynthesisError);
-    expect(attempt).toThrow(/spec\.initialization\.userDataSecretRef/);
-    try {
-      attempt();
-    } catch (error) {
-      expect(error).toMatchObject({ name: "SynthesisError", field: "spec.initialization.userDataSecretRef" });
-    }
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues[0]).toMatchObject({ code: "unrecognized_keys", keys: ["userDataSecretRef"], path: ["initialization"] });
   });
 
   it("never synthesizes operator-only fields", () => {

@@ -14,5 +14,4 @@ export {
   type ApplyResult,
   type VersionInfo,
 } from "./runner.js";
-export { explainReplacement, replacementsInPlan, type Replacement } from "./replacement.js";
 export { ERRORED_STATE_FILE, type ErroredStateStore, type ErroredStateKept, type StoredErroredState } from "./errored-state.js";

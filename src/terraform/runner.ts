@@ -370,28 +370,21 @@ export class TerraformRunner {
   /**
    * `untaint -allow-missing <address>`: a VM tofu marked tainted (a create or update that failed
    * half way) would otherwise be planned for replacement. The operator adopts it in place instead.
+   * Returns false when it was not tainted (then something else forces the replacement).
    */
-  async untaint(run: RunOptions, address: string): Promise<void> {
+  async untaint(run: RunOptions, address: string): Promise<boolean> {
     if (!address || address.startsWith("-")) throw new TypeError(`invalid resource address ${JSON.stringify(address)}`);
-    await this.exec(run, {
-      phase: "state",
-      args: ["untaint", "-no-color", "-allow-missing", `-lock-timeout=${this.opts.lockTimeout}`, address],
-      cwd: this.workdir(run),
-    });
-  }
-
-  /**
-   * `show -json <planFile>`, parsed. The output holds planned values (secrets among them): it is
-   * returned, never emitted or logged.
-   */
-  async showPlan(run: RunOptions, planFile: string): Promise<unknown> {
-    const outcome = await this.exec(run, {
-      phase: "plan",
-      args: ["show", "-no-color", "-json", planFile],
-      captureStdout: true,
-      cwd: this.workdir(run),
-    });
-    return JSON.parse(outcome.stdout) as unknown;
+    try {
+      await this.exec(run, {
+        phase: "state",
+        args: ["untaint", "-no-color", "-allow-missing", `-lock-timeout=${this.opts.lockTimeout}`, address],
+        cwd: this.workdir(run),
+      });
+      return true;
+    } catch (error) {
+      if (error instanceof TerraformError && /is not tainted/.test(diagText(error.diagnostics) || error.message)) return false;
+      throw error;
+    }
   }
 
   /**

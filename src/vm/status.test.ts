@@ -47,7 +47,7 @@ describe("VM status changes", () => {
     expect(s).toMatchObject({ observedGeneration: 3, specHash: "h3", vmId: 101, node: "pve1", ipAddresses: ["192.0.2.21"], state: "Stopped" });
     expect(s.pendingApproval).toBeUndefined();
     expect(s.conditions?.find((c) => c.type === "Ready")?.message).toBe("VM 101 on pve1 at 192.0.2.21 matches generation 3");
-    expect(s.conditions?.every((c) => c.observedGeneration === 3)).toBe(true);
+    expect(s.conditions?.map((c) => c.observedGeneration)).toEqual([3, 3, 3, 3]);
   });
 
   it("queued: a first run leaves Ready Unknown; a drift check leaves a Ready VM Ready", () => {

@@ -9,6 +9,7 @@ import { StackHasher } from "../../src/vm/stack-hasher.js";
 import { NodeSlots } from "../../src/jobs/node-slots.js";
 import { createRunProcessor } from "../../src/jobs/create-run-processor.js";
 import { SLOT_HINT_TTL_MS } from "../../src/jobs/node-slot-lease.js";
+import { redisConnection } from "../../src/queue/redis-connection.js";
 import { RUN_QUEUE, RunQueue, type RunJob } from "../../src/queue/run-queue.js";
 import { CustomObjects } from "../../src/kube/custom-objects.js";
 import { EventRecorder } from "../../src/kube/event-recorder.js";
@@ -95,8 +96,7 @@ describe("a run waiting for a node slot", () => {
       logger,
       shutdownSignal: new AbortController().signal,
     });
-    const url = new URL(env.REDIS_URL);
-    const connection = { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null };
+    const connection = redisConnection(env.REDIS_URL);
     queue = new RunQueue({ connection, prefix: env.PTM_QUEUE_PREFIX, maxAttempts: 3 });
     worker = new Worker<RunJob>(
       RUN_QUEUE,

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { redisConnection } from "../../src/queue/redis-connection.js";
 import { RunQueue, type RunReason } from "../../src/queue/run-queue.js";
 import { proxmoxVm } from "../support/manifests.js";
 import { OperatorHarness } from "../support/operator-harness.js";
@@ -17,8 +18,7 @@ describe("a run queued for a spec that is already applied", () => {
 
   beforeAll(async () => {
     await h.start();
-    const redis = new URL(platformEnv().REDIS_URL);
-    queue = new RunQueue({ connection: { host: redis.hostname, port: Number(redis.port), maxRetriesPerRequest: null }, prefix: h.prefix, maxAttempts: 1 });
+    queue = new RunQueue({ connection: redisConnection(platformEnv().REDIS_URL), prefix: h.prefix, maxAttempts: 1 });
   });
   afterAll(async () => {
     await queue?.close();

@@ -6,6 +6,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { Queue, type JobState } from "bullmq";
 import { App, type Role } from "../../src/app.js";
 import { readEnv } from "../../src/config/env.js";
+import { redisConnection } from "../../src/queue/redis-connection.js";
 import { RUN_QUEUE } from "../../src/queue/run-queue.js";
 import type { ProxmoxVMObject } from "../../src/kube/types.js";
 import { startSimulator, type RunningSimulator, type SimulatorOptions } from "../../src/simulator/index.js";
@@ -180,7 +181,7 @@ export class OperatorHarness {
   async runJobState(name: string): Promise<JobState | "unknown" | undefined> {
     const uid = (await this.getVm(name))?.metadata.uid;
     if (!uid) throw new Error(`ProxmoxVM ${name} does not exist`);
-    this.runQueue ??= new Queue(RUN_QUEUE, { connection: redisOptions(platformEnv().REDIS_URL), prefix: this.prefix });
+    this.runQueue ??= new Queue(RUN_QUEUE, { connection: redisConnection(platformEnv().REDIS_URL), prefix: this.prefix });
     const job = await this.runQueue.getJob(uid);
     return job ? job.getState() : undefined;
   }
@@ -215,16 +216,6 @@ export class OperatorHarness {
   }
 }
 
-function redisOptions(url: string) {
-  const u = new URL(url);
-  return {
-    host: u.hostname,
-    port: Number(u.port || 6379),
-    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
-    maxRetriesPerRequest: null,
-  };
-}
 
 function isTemplate(vm: unknown): boolean {
   const v = vm as { conf?: Record<string, unknown>; config?: Record<string, unknown> };
