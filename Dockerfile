@@ -7,21 +7,26 @@
 #   docker build -t proxmox-terraform-manager:dev .                          # the operator (default)
 #   docker build --target simulator -t proxmox-terraform-manager-sim:dev .   # the simulator, for tests and compose
 #
-# Base images: pin them by digest for a release build (the digest of the tag you reviewed):
-#   docker buildx imagetools inspect node:20-bookworm-slim     # "Digest: sha256:..."
-#   docker build --build-arg NODE_IMAGE=node:20-bookworm-slim@sha256:<digest> \
-#                --build-arg GO_IMAGE=golang:1.26-bookworm@sha256:<digest> .
-# The defaults below are tags only: this file was written where no registry could be asked for a
-# digest, and a digest that was not read from the registry would be worse than none.
-# See docs/container.md.
+# Base images: exact version tags pinned by digest (the multi-platform index digest), so a rebuild
+# gets the bytes that were reviewed and a re-pushed tag cannot change them. Where the digests come
+# from: no registry could be asked where this file was written, so they were taken from public
+# Dockerfiles that pin the same tags (node:20.20.2-bookworm-slim@sha256:2cf067cf..., and
+# golang:1.26.6-bookworm@sha256:116d58cb..., each found in several unrelated repositories). They
+# were NOT verified against Docker Hub here: before a release, check them (and refresh them when a
+# base image needs a security update):
+#   docker buildx imagetools inspect node:20.20.2-bookworm-slim     # "Digest: sha256:..."
+#   docker buildx imagetools inspect golang:1.26.6-bookworm
+# and override without editing this file with --build-arg NODE_IMAGE=... --build-arg GO_IMAGE=...
+# Go 1.26.6 is the highest `go` line of the wrapper modules (test/platform/{tofu,provider}/go.mod);
+# Node 20.20.2 is the release the tests run on, within package.json's engines. See docs/container.md.
 
-ARG GO_IMAGE=golang:1.26-bookworm
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG GO_IMAGE=golang:1.26.6-bookworm@sha256:116d58cbd88c1297624acc6e967a060012422bacf9930927e23fb719189c6f36
+ARG NODE_IMAGE=node:20.20.2-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0
 
 # ---- 1. tofu and the provider, from the same pinned wrapper modules and flags as the platform ----
 FROM ${GO_IMAGE} AS tools
-# The official Go images set GOTOOLCHAIN=local; the wrapper modules may ask for a newer 1.26.x
-# patch release than the image has, so let Go fetch it.
+# The official Go images set GOTOOLCHAIN=local; should a wrapper module ask for a newer 1.26.x
+# patch release than the image has (a GO_IMAGE override, or a module bumped first), let Go fetch it.
 ENV GOTOOLCHAIN=auto PTM_CACHE_DIR=/var/cache/ptm-tools
 WORKDIR /src
 COPY scripts/build-tools scripts/build-tools

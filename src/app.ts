@@ -76,6 +76,8 @@ export class App {
   async start(): Promise<void> {
     const { env, logger } = this.o;
     const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
+    // ioredis reconnects by itself; without a listener it prints every failed attempt to stderr.
+    redis.on("error", (err: Error) => logger.warn({ err }, "redis connection error; reconnecting"));
     this.stops.push(async () => void redis.disconnect());
     const database = await openDatabase(env.DATABASE_URL, env.PTM_DB_SCHEMA);
     this.database = database;
@@ -152,6 +154,8 @@ export class App {
         events,
         logger: logger.child({ role: "controller" }),
         readyIntervalMs: env.PTM_CONNECTION_CHECK_INTERVAL,
+        ownedUids: () => (this.controller?.vmCache.isSynced ? new Set(this.controller.vmCache.list().map((vm) => vm.metadata.uid)) : undefined),
+        metrics,
       });
       const reconciler = new VmReconciler({
         vms,
@@ -214,6 +218,7 @@ export class App {
         logger: logger.child({ role: "sidecar" }),
         kubeConfig: this.kubeConfig,
         vms,
+        connections: connectionsApi,
         redis,
         database,
         metrics,

@@ -93,5 +93,7 @@ export function vmConfigFromSpec(source: VmConfigSource): VirtualEnvironmentVmCo
     onBoot: spec.onBoot,
     protection: spec.protection,
     poolId: spec.poolId,
+    // Only when set: an unset field keeps existing VMs' synthesized JSON (and stack hash) as it was.
+    migrate: spec.migrate || undefined,
   };
 }

@@ -13,6 +13,7 @@ export const Reason = {
   AwaitingApproval: "AwaitingApproval",
   Applying: "Applying",
   Cloning: "Cloning",
+  Migrating: "Migrating",
   Queued: "Queued",
   ApplyFailed: "ApplyFailed",
   InsufficientStorage: "InsufficientStorage",

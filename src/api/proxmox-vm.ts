@@ -223,6 +223,12 @@ export const ProxmoxVMSpecSchema = z
     protection: z.boolean().optional().describe("Proxmox deletion protection."),
     poolId: z.string().min(1).max(64).optional(),
 
+    migrate: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Let nodeName change: the VM is migrated to the new node (online while it runs, its local disks with it) instead of the change being refused. Needs VM.Migrate on /vms/{vmId}. Also moves back a VM someone migrated on Proxmox, where the replace guard would refuse.",
+      ),
     deletionPolicy: z.enum(["Delete", "Orphan"]).default("Delete").describe("Delete the VM with the resource, or keep it (Orphan)."),
     allowReplacement: z
       .boolean()
@@ -242,7 +248,10 @@ export const ProxmoxVMSpecSchema = z
         rule: "!has(oldSelf.vmId) || (has(self.vmId) && self.vmId == oldSelf.vmId)",
         message: "vmId cannot change once set",
       },
-      { rule: "self.nodeName == oldSelf.nodeName", message: "nodeName cannot change (migration is not supported)" },
+      {
+        rule: "self.nodeName == oldSelf.nodeName || (has(self.migrate) && self.migrate)",
+        message: "nodeName can change only with migrate: true (the VM is then migrated to the new node)",
+      },
     ],
   });
 

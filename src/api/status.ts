@@ -50,6 +50,9 @@ export type ProxmoxVMStatus = z.infer<typeof ProxmoxVMStatusSchema>;
 
 const atomic = { "x-kubernetes-list-type": "atomic" } as const;
 
+/** How many orphaned VMs a connection's status lists (the count covers all). */
+export const MAX_LISTED_ORPHANS = 20;
+
 /** What VMs on this connection can use, as the last check found it (compact: names and numbers). */
 export const ConnectionInventorySchema = z.object({
   nodes: z
@@ -84,5 +87,12 @@ export const ProxmoxConnectionStatusSchema = z.object({
     .record(z.string(), z.array(z.string()).meta({ "x-kubernetes-list-type": "atomic" }))
     .optional()
     .describe("ACL path → privileges the token lacks there (templates, datastores, bridges it cannot use)."),
+  orphanedVmCount: z.int().min(0).optional().describe("VMs whose ownership tag names a ProxmoxVM this operator no longer sees (kept by deletionPolicy: Orphan, or left behind)."),
+  orphanedVms: z
+    .array(z.object({ vmid: z.int(), node: z.string(), name: z.string(), ownerUid: z.string() }))
+    .max(MAX_LISTED_ORPHANS)
+    .meta(atomic)
+    .optional()
+    .describe(`The first ${MAX_LISTED_ORPHANS} orphaned VMs by id. The operator never changes or deletes them: a person decides (delete one on Proxmox when it is not needed).`),
 });
 export type ProxmoxConnectionStatus = z.infer<typeof ProxmoxConnectionStatusSchema>;

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { ConditionType, Reason } from "../api/conditions.js";
-import type { ProxmoxConnectionStatus } from "../api/status.js";
+import { MAX_LISTED_ORPHANS, type ProxmoxConnectionStatus } from "../api/status.js";
 import { isNotFound } from "../kube/api-error.js";
 import { findCondition, setCondition } from "../kube/conditions.js";
 import type { CustomObjects } from "../kube/custom-objects.js";
@@ -10,7 +10,9 @@ import { parseKey, type ProxmoxConnectionObject } from "../kube/types.js";
 import { ProxmoxApiClient } from "../proxmox/api-client.js";
 import { checkConnection, connectionProblemOf, get, type ConnectionHealth } from "../proxmox/connection-check.js";
 import { ConnectionProblem, type ConnectionResolver } from "../vm/connection-resolver.js";
+import { orphanedVms, type OrphanedVm, type TaggedGuest } from "../vm/orphans.js";
 import type { GuestInfo } from "../vm/preflight.js";
+import type { Metrics } from "../telemetry/metrics.js";
 import { jittered } from "./jitter.js";
 import type { WorkResult } from "./work-queue.js";
 
@@ -24,6 +26,9 @@ export interface ConnectionReconcilerDeps {
   readyIntervalMs?: number;
   /** How often a connection that is not Ready is checked again (a fixed Secret is seen this soon). */
   notReadyIntervalMs?: number;
+  /** The uids of the ProxmoxVMs the operator sees; undefined until its cache is filled (then no orphans are reported). */
+  ownedUids?: () => ReadonlySet<string> | undefined;
+  metrics?: Pick<Metrics, "setOrphanedVms">;
 }
 
 interface Checked {
@@ -47,7 +52,9 @@ export class ConnectionReconciler {
   async reconcile(key: string): Promise<WorkResult> {
     const ready = await this.checkNow(key);
     if (ready === undefined) return;
-    return { requeueAfterMs: jittered(ready ? (this.d.readyIntervalMs ?? 300_000) : (this.d.notReadyIntervalMs ?? 15_000)) };
+    const readyInterval = this.d.readyIntervalMs ?? 300_000;
+    // Never look at a broken connection less often than at a working one.
+    return { requeueAfterMs: jittered(ready ? readyInterval : Math.min(this.d.notReadyIntervalMs ?? 15_000, readyInterval)) };
   }
 
   /** The guests the last check listed, by id; undefined before a check. */
@@ -94,6 +101,7 @@ export class ConnectionReconciler {
     }
     const generation = connection.metadata.generation ?? 0;
     const guests = new Map<number, GuestInfo>();
+    const tagged: TaggedGuest[] = [];
     let health: ConnectionHealth;
     let tokenId: string | undefined;
     try {
@@ -107,7 +115,7 @@ export class ConnectionReconciler {
         timeoutMs: 10_000,
       });
       health = await checkConnection(client, resolved.spec.endpoint, tokenId);
-      if (health.inventory) await this.listGuests(client, guests);
+      if (health.inventory) await this.listGuests(client, guests, tagged);
     } catch (error) {
       health = this.failedCheck(error, connection);
       const ready = findCondition(connection.status?.conditions, ConditionType.Ready);
@@ -119,13 +127,18 @@ export class ConnectionReconciler {
       }
     }
     this.checked.set(key, { at: Date.now(), generation, guests });
-    await this.writeStatus(connection, health, tokenId);
+    const owned = health.inventory ? this.d.ownedUids?.() : undefined;
+    await this.writeStatus(connection, health, tokenId, owned && orphanedVms(tagged, owned));
     return health.ready;
   }
 
-  private async listGuests(client: ProxmoxApiClient, into: Map<number, GuestInfo>): Promise<void> {
-    const resources = ((await get(client, "cluster/resources?type=vm")) as { vmid?: number; node?: string; name?: string; template?: number }[] | null) ?? [];
-    for (const r of resources) if (r.vmid !== undefined) into.set(r.vmid, { vmid: r.vmid, node: r.node ?? "", name: r.name ?? "", template: r.template === 1 });
+  private async listGuests(client: ProxmoxApiClient, into: Map<number, GuestInfo>, tagged: TaggedGuest[]): Promise<void> {
+    const resources = ((await get(client, "cluster/resources?type=vm")) as { vmid?: number; node?: string; name?: string; template?: number; tags?: string }[] | null) ?? [];
+    for (const r of resources) {
+      if (r.vmid === undefined) continue;
+      into.set(r.vmid, { vmid: r.vmid, node: r.node ?? "", name: r.name ?? "", template: r.template === 1 });
+      if (r.tags && r.template !== 1) tagged.push({ vmid: r.vmid, node: r.node ?? "", name: r.name ?? "", tags: r.tags });
+    }
   }
 
   private failedCheck(error: unknown, connection: ProxmoxConnectionObject): ConnectionHealth {
@@ -137,8 +150,9 @@ export class ConnectionReconciler {
     return { ready: false, reason: Reason.Unreachable, message: `the connection check failed: ${message}`, missing: {} };
   }
 
-  private async writeStatus(connection: ProxmoxConnectionObject, health: ConnectionHealth, tokenId: string | undefined): Promise<void> {
+  private async writeStatus(connection: ProxmoxConnectionObject, health: ConnectionHealth, tokenId: string | undefined, orphans: OrphanedVm[] | undefined): Promise<void> {
     const { namespace, name, uid } = connection.metadata;
+    const orphansBefore = connection.status?.orphanedVmCount ?? 0;
     const generation = connection.metadata.generation ?? 0;
     const before = findCondition(connection.status?.conditions, ConditionType.Ready);
     const now = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -153,6 +167,7 @@ export class ConnectionReconciler {
         ...(tokenId ? { tokenId } : {}),
         ...(health.inventory ? { inventory: health.inventory, nodeCount: health.inventory.nodes.length } : {}),
         missingPrivileges: Object.keys(health.missing).length ? health.missing : undefined,
+        ...(orphans ? { orphanedVmCount: orphans.length, orphanedVms: orphans.length ? orphans.slice(0, MAX_LISTED_ORPHANS) : undefined } : {}),
         conditions: setCondition(s.conditions, {
           type: ConditionType.Ready,
           status: health.ready ? "True" : "False",
@@ -163,6 +178,13 @@ export class ConnectionReconciler {
       }),
       uid,
     );
+    if (orphans) {
+      this.d.metrics?.setOrphanedVms(namespace, name, orphans.length);
+      if (orphans.length > orphansBefore) {
+        const listed = orphans.slice(0, 5).map((o) => `${o.vmid} (${o.name}) on ${o.node}`).join(", ");
+        await this.d.events.record(connection, "Warning", "OrphanedVMs", `${orphans.length} VM(s) carry the ownership tag of a ProxmoxVM that no longer exists: ${listed}${orphans.length > 5 ? ", …" : ""}. The operator leaves them alone; see status.orphanedVms`);
+      }
+    }
     if (before?.status !== (health.ready ? "True" : "False") || before?.reason !== health.reason) {
       await this.d.events.record(connection, health.ready ? "Normal" : "Warning", health.reason, health.message);
       this.d.logger.info({ connection: `${namespace}/${name}`, ready: health.ready, reason: health.reason }, "connection health changed");

@@ -20,8 +20,11 @@ export interface ConnectionHealthSource {
   refresh(key: string, maxAgeMs: number): Promise<void>;
 }
 
-/** Reasons a run gives when the connection itself failed it: a re-check of the connection is due. */
-export const CONNECTION_FAILURES: ReadonlySet<string> = new Set<string>([Reason.AuthenticationFailed, Reason.PermissionDenied, Reason.Unreachable, Reason.TLSError]);
+/**
+ * Reasons a run gives when the connection itself failed it (or a node it names did not answer):
+ * a re-check of the connection is due, and what it finds decides whether the VM runs or waits.
+ */
+export const CONNECTION_FAILURES: ReadonlySet<string> = new Set<string>([Reason.AuthenticationFailed, Reason.PermissionDenied, Reason.Unreachable, Reason.TLSError, Reason.NodeOffline]);
 /** A preflight miss refreshes the inventory at most this often per connection. */
 const REFRESH_AFTER_MS = 10_000;
 const WAIT_MS = 15_000;
@@ -32,12 +35,26 @@ const WAIT_MS = 15_000;
  * Nothing is allocated or created on Proxmox for a VM the gate holds back.
  */
 export class RunGate {
+  /**
+   * VM uid → the reason and message the gate last held it back with. A VM's Ready condition that
+   * says exactly that is the gate's own word (a preflight PermissionDenied, a node offline), not a
+   * run's failure, and must not make the gate re-check the connection as if a run had failed.
+   */
+  private readonly heldBack = new Map<string, string>();
+
   constructor(
     private readonly health: ConnectionHealthSource,
     private readonly connections: ConnectionResolver,
   ) {}
 
   async check(vm: ProxmoxVMObject, spec: ProxmoxVMSpec, connection: ResolvedConnection): Promise<Gate> {
+    const gate = await this.decide(vm, spec, connection);
+    if (gate.kind === "open") this.heldBack.delete(vm.metadata.uid);
+    else this.heldBack.set(vm.metadata.uid, verdictOf(gate.reason, gate.message));
+    return gate;
+  }
+
+  private async decide(vm: ProxmoxVMObject, spec: ProxmoxVMSpec, connection: ResolvedConnection): Promise<Gate> {
     const key = `${vm.metadata.namespace}/${connection.name}`;
     const recheck = this.connectionFailureSinceCheck(vm, key);
     if (recheck) {
@@ -79,9 +96,14 @@ export class RunGate {
   private connectionFailureSinceCheck(vm: ProxmoxVMObject, key: string): number | undefined {
     const ready = findCondition(vm.status?.conditions, ConditionType.Ready);
     if (ready?.status !== "False" || !CONNECTION_FAILURES.has(ready.reason)) return undefined;
+    if (this.heldBack.get(vm.metadata.uid) === verdictOf(ready.reason, ready.message)) return undefined;
     const failedAt = Date.parse(ready.lastTransitionTime);
     return failedAt >= (this.health.lastCheckOf(key) ?? 0) - 1000 ? failedAt : undefined;
   }
+}
+
+function verdictOf(reason: string, message: string): string {
+  return `${reason}\n${message}`;
 }
 
 /** Why the connection cannot be used yet, or undefined when it is Ready for its current spec. */

@@ -7,7 +7,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EventBackend, HubSubscriber } from "../events/hub.js";
 import type { RunJob } from "../queue/run-queue.js";
-import type { ProxmoxVMObject } from "../kube/types.js";
+import type { ProxmoxConnectionObject, ProxmoxVMObject } from "../kube/types.js";
 import type { Run } from "../store/run-store.js";
 import { Metrics } from "../telemetry/metrics.js";
 import { checkReadiness } from "./health.js";
@@ -275,5 +275,67 @@ describe("sidecar HTTP app with tokens", () => {
     expect(a.status).toBe(503);
     expect(JSON.parse(a.body)).toMatchObject({ status: "not ready", checks: { postgres: { ok: false, error: "unavailable" } } });
     expect(a.body).not.toMatch(/password|db\.internal/);
+  });
+});
+
+describe("GET /api/v1/connections", () => {
+  const connection = (namespace: string, name: string, status?: Record<string, unknown>): ProxmoxConnectionObject =>
+    ({
+      metadata: { name, namespace, uid: `uid-${name}`, generation: 2 },
+      spec: { endpoint: `https://${name}.example:8006/`, tokenSecretRef: { name: `${name}-token`, key: "token" }, insecureSkipTLSVerify: false, maxConcurrentJobsPerNode: 2 },
+      ...(status ? { status } : {}),
+    }) as unknown as ProxmoxConnectionObject;
+  const checked = connection("b", "pve", {
+    observedGeneration: 2,
+    version: "9.2.11",
+    tokenId: "ptm@pve!operator",
+    nodeCount: 2,
+    lastCheckTime: "2026-01-01T00:05:00Z",
+    inventory: { nodes: [{ name: "pve1", online: true }, { name: "pve2", online: false }], storages: [], bridges: [], templates: [] },
+    missingPrivileges: { "/vms/9000": ["VM.Clone"] },
+    conditions: [{ type: "Ready", status: "True", reason: "Connected", message: `Proxmox VE 9.2.11: 1 of 2 nodes online, 0 templates, as ptm@pve!operator`, lastTransitionTime: "2026-01-01T00:00:00Z", observedGeneration: 2 }],
+  });
+  const fresh = connection("a", "lab");
+  let synced = false;
+  let s: Awaited<ReturnType<typeof serve>>;
+  beforeAll(async () => {
+    s = await serve({ connections: { list: (ns) => [checked, fresh].filter((c) => !ns || c.metadata.namespace === ns), synced: () => synced } });
+  });
+  afterAll(() => shut(s));
+
+  it("answers 503 until the connection cache has loaded", async () => {
+    const a = await call(s.base, "GET", "/api/v1/connections");
+    expect(a.status).toBe(503);
+    expect(a.headers["retry-after"]).toBe("1");
+  });
+
+  it("lists each connection's endpoint and health, sorted, and nothing else of it", async () => {
+    synced = true;
+    const a = await call(s.base, "GET", "/api/v1/connections");
+    expect(a.status).toBe(200);
+    const items = (JSON.parse(a.body) as { items: Record<string, unknown>[] }).items;
+    expect(items.map((c) => `${c.namespace}/${c.name}`)).toEqual(["a/lab", "b/pve"]);
+    expect(items[1]).toEqual({
+      namespace: "b",
+      name: "pve",
+      endpoint: "https://pve.example:8006/",
+      version: "9.2.11",
+      ready: { status: "True", reason: "Connected", message: checked.status!.conditions![0]!.message, lastTransitionTime: "2026-01-01T00:00:00Z" },
+      nodeCount: 2,
+      nodesOnline: 1,
+      lastCheckTime: "2026-01-01T00:05:00Z",
+    });
+    // Never checked yet: says so instead of leaving the fields out.
+    expect(items[0]).toMatchObject({ version: null, nodeCount: null, nodesOnline: null, lastCheckTime: null, ready: { status: "Unknown", reason: "NotChecked" } });
+    // The Secret reference and the token id are not part of the view.
+    expect(a.body).not.toContain("lab-token");
+    expect(a.body).not.toContain("tokenSecretRef");
+    expect(a.body).not.toContain("tokenId");
+  });
+
+  it("filters by namespace and refuses unknown or malformed parameters", async () => {
+    expect((JSON.parse((await call(s.base, "GET", "/api/v1/connections?namespace=a")).body) as { items: unknown[] }).items).toHaveLength(1);
+    expect((await call(s.base, "GET", "/api/v1/connections?namespace=Not_A_Namespace")).status).toBe(400);
+    expect((await call(s.base, "GET", "/api/v1/connections?name=pve")).status).toBe(400);
   });
 });

@@ -3,17 +3,18 @@ import { fileURLToPath } from "node:url";
 import express, { type Express, type Request, type Response } from "express";
 import type { Logger } from "pino";
 import type { RunJob } from "../queue/run-queue.js";
-import type { ProxmoxVMObject } from "../kube/types.js";
+import type { ProxmoxConnectionObject, ProxmoxVMObject } from "../kube/types.js";
 import type { EventBackend } from "../events/hub.js";
 import { canonicalStreamId } from "../events/stream-id.js";
 import { toRunEventView, toRunView, toVmView } from "../events/views.js";
 import { InvalidCursorError, type Run, type RunEvent, type RunPage } from "../store/run-store.js";
 import type { Metrics } from "../telemetry/metrics.js";
+import { toConnectionView } from "./connection-view.js";
 import { badRequest, errorBody, errorHandler, notFound, notFoundHandler } from "./errors.js";
 import type { ReadinessReport } from "./health.js";
 import { matchesLabels } from "./label-selector.js";
 import { openApiDocument } from "./openapi.js";
-import { isNamespace, isObjectName, isUuid, parseEventsQuery, parseRunEventsQuery, parseRunListQuery, parseVmListQuery } from "./query.js";
+import { isNamespace, isObjectName, isUuid, parseConnectionListQuery, parseEventsQuery, parseRunEventsQuery, parseRunListQuery, parseVmListQuery } from "./query.js";
 import { requireAdmin, requireRead, securityHeaders, type AuthOptions } from "./security.js";
 import { SlotCounter } from "./slot-counter.js";
 import { SseConnection } from "./sse.js";
@@ -22,6 +23,12 @@ import { SseConnection } from "./sse.js";
 export interface VmSource {
   list(namespace?: string): ReadonlyArray<ProxmoxVMObject>;
   get(name: string, namespace: string): ProxmoxVMObject | undefined;
+  synced(): boolean;
+}
+
+/** The ProxmoxConnections the sidecar shows: its informer cache (read-only). */
+export interface ConnectionSource {
+  list(namespace?: string): ReadonlyArray<ProxmoxConnectionObject>;
   synced(): boolean;
 }
 
@@ -48,6 +55,8 @@ export interface HttpAppDeps {
   metrics: Metrics;
   version: string;
   vms: VmSource;
+  /** Connections and their health; without it GET /api/v1/connections answers 503. */
+  connections?: ConnectionSource;
   runs: RunSource;
   events: EventBackend;
   readiness: () => Promise<ReadinessReport>;
@@ -110,6 +119,20 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
       .list(q.namespace)
       .filter((vm) => !q.labelSelector || matchesLabels(q.labelSelector, vm.metadata.labels))
       .map(toVmView)
+      .sort((a, b) => (a.namespace === b.namespace ? cmp(a.name, b.name) : cmp(a.namespace, b.namespace)));
+    res.json({ items });
+  });
+
+  api.get("/connections", read, (req, res) => {
+    const q = parseConnectionListQuery(req.query);
+    const source = deps.connections;
+    if (!source?.synced()) {
+      res.status(503).setHeader("Retry-After", "1").json(errorBody("Unavailable", "the connection cache is still loading; try again in a moment"));
+      return;
+    }
+    const items = source
+      .list(q.namespace)
+      .map(toConnectionView)
       .sort((a, b) => (a.namespace === b.namespace ? cmp(a.name, b.name) : cmp(a.namespace, b.namespace)));
     res.json({ items });
   });

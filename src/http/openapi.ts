@@ -14,7 +14,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       title: "Proxmox Terraform Manager sidecar",
       version,
       description:
-        "Read-only views of ProxmoxVMs and their Terraform runs, a resumable Server-Sent-Events stream and one admin action. " +
+        "Read-only views of ProxmoxVMs, their Terraform runs and the ProxmoxConnections' health, a resumable Server-Sent-Events stream and one admin action. " +
         "When PTM_SIDECAR_READ_TOKEN is set every /api/v1 endpoint except this document needs `Authorization: Bearer <token>` " +
         "(the SSE endpoint also accepts the read token as `?access_token=`, as EventSource cannot send headers; the admin token is refused in a URL). " +
         "Changes always need PTM_SIDECAR_ADMIN_TOKEN. An SSE stream ends after PTM_SSE_MAX_LIFETIME: reconnect with Last-Event-ID. " +
@@ -78,6 +78,31 @@ export function openApiDocument(version: string): Record<string, unknown> {
             },
           },
         },
+        ConnectionView: {
+          type: "object",
+          description: "A ProxmoxConnection and how its last check went. Never the token's secret or the Secret references.",
+          required: ["namespace", "name", "endpoint", "version", "ready", "nodeCount", "nodesOnline", "lastCheckTime"],
+          properties: {
+            namespace: { type: "string" },
+            name: { type: "string" },
+            endpoint: { type: "string", description: "spec.endpoint" },
+            version: { type: ["string", "null"], description: "The Proxmox VE version the last check read." },
+            ready: {
+              type: "object",
+              required: ["status", "reason", "message", "lastTransitionTime"],
+              description: "The Ready condition: Connected, AuthenticationFailed, PermissionDenied, Unreachable, TLSError, SecretNotFound, ...; Unknown/NotChecked before the first check.",
+              properties: {
+                status: { enum: ["True", "False", "Unknown"] },
+                reason: { type: "string" },
+                message: { type: "string" },
+                lastTransitionTime: { type: ["string", "null"], format: "date-time" },
+              },
+            },
+            nodeCount: { type: ["integer", "null"] },
+            nodesOnline: { type: ["integer", "null"], description: "Nodes the last check found online." },
+            lastCheckTime: { type: ["string", "null"], format: "date-time" },
+          },
+        },
         RunView: {
           type: "object",
           required: ["id", "namespace", "name", "action", "status", "reason", "attempt", "generation", "createdAt"],
@@ -125,6 +150,21 @@ export function openApiDocument(version: string): Record<string, unknown> {
           ],
           responses: {
             "200": { description: "The VMs.", content: json({ type: "object", required: ["items"], properties: { items: { type: "array", items: { $ref: "#/components/schemas/VmView" } } } }) },
+            "400": error,
+            "401": unauthorized,
+            "503": { description: "The cache is still loading.", content: json({ $ref: "#/components/schemas/Error" }) },
+          },
+        },
+      },
+      "/api/v1/connections": {
+        get: {
+          summary: "Every ProxmoxConnection with its health (from the sidecar's informer cache), sorted by namespace and name.",
+          parameters: [ns],
+          responses: {
+            "200": {
+              description: "The connections.",
+              content: json({ type: "object", required: ["items"], properties: { items: { type: "array", items: { $ref: "#/components/schemas/ConnectionView" } } } }),
+            },
             "400": error,
             "401": unauthorized,
             "503": { description: "The cache is still loading.", content: json({ $ref: "#/components/schemas/Error" }) },
@@ -240,7 +280,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       "/healthz": { get: { summary: "Liveness: the process answers.", security: [{}], responses: { "200": { description: "ok" } } } },
       "/readyz": {
         get: {
-          summary: "Readiness: Redis, PostgreSQL, the Kubernetes API, the VM cache and the event stream reader.",
+          summary: "Readiness: Redis, PostgreSQL, the Kubernetes API, the VM and connection caches and the event stream reader.",
           security: [{}],
           responses: { "200": { description: "Ready." }, "503": { description: "Not ready; `checks` says what is not." } },
         },

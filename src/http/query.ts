@@ -45,6 +45,16 @@ export function parseVmListQuery(q: Query): VmListQuery {
   return out;
 }
 
+export interface ConnectionListQuery {
+  namespace?: string;
+}
+
+export function parseConnectionListQuery(q: Query): ConnectionListQuery {
+  only(q, ["namespace"]);
+  const namespace = optional(q, "namespace");
+  return namespace !== undefined ? { namespace: checkNamespace(namespace) } : {};
+}
+
 export interface RunListQuery {
   namespace?: string;
   name?: string;

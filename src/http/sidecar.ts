@@ -3,14 +3,14 @@ import type { AddressInfo } from "node:net";
 import { VersionApi, type KubeConfig } from "@kubernetes/client-node";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
-import { API_GROUP, API_VERSION, PROXMOX_VM } from "../api/group.js";
+import { API_GROUP, API_VERSION, PROXMOX_CONNECTION, PROXMOX_VM } from "../api/group.js";
 import type { Env } from "../config/env.js";
 import { EventHub } from "../events/hub.js";
 import { eventsStreamKey } from "../events/stream.js";
 import type { RunJob } from "../queue/run-queue.js";
 import type { CustomObjects } from "../kube/custom-objects.js";
 import { ResilientInformer } from "../kube/resilient-informer.js";
-import type { ProxmoxVMObject } from "../kube/types.js";
+import type { ProxmoxConnectionObject, ProxmoxVMObject } from "../kube/types.js";
 import type { Database } from "../store/database.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { checkReadiness } from "./health.js";
@@ -22,6 +22,8 @@ export interface SidecarOptions {
   logger: Logger;
   kubeConfig: KubeConfig;
   vms: CustomObjects<ProxmoxVMObject>;
+  /** ProxmoxConnections (list/watch only), for GET /api/v1/connections and the page's connections panel. */
+  connections: CustomObjects<ProxmoxConnectionObject>;
   /** The process's shared Redis connection (history reads, readiness). */
   redis: Redis;
   database: Database;
@@ -32,16 +34,19 @@ export interface SidecarOptions {
 }
 
 /**
- * The `sidecar` role: its own ProxmoxVM informer (GET /vms and the VMs-by-state metric), the
- * event hub (one XREAD BLOCK reader for every SSE client), and the HTTP server.
+ * The `sidecar` role: its own ProxmoxVM informer (GET /vms and the VMs-by-state metric), its own
+ * ProxmoxConnection informer (GET /connections), the event hub (one XREAD BLOCK reader for every
+ * SSE client), and the HTTP server.
  */
 export class Sidecar {
   readonly informer: ResilientInformer<ProxmoxVMObject>;
+  readonly connectionInformer: ResilientInformer<ProxmoxConnectionObject>;
   readonly hub: EventHub;
   private readonly blocking: Redis;
   private http: HttpApp | undefined;
   private server: Server | undefined;
   private synced = false;
+  private connectionsSynced = false;
   /** http://host:port once listening (127.0.0.1 when bound to every address). */
   url: string | undefined;
 
@@ -57,6 +62,15 @@ export class Sidecar {
       logger: o.logger,
       name: `sidecar-${PROXMOX_VM.plural}`,
     });
+    this.connectionInformer = new ResilientInformer<ProxmoxConnectionObject>({
+      kubeConfig: o.kubeConfig,
+      path: `${base}/${PROXMOX_CONNECTION.plural}`,
+      list: () => o.connections.list(env.PTM_NAMESPACE),
+      onChange: () => undefined,
+      resyncIntervalMs: env.PTM_RESYNC_INTERVAL,
+      logger: o.logger,
+      name: `sidecar-${PROXMOX_CONNECTION.plural}`,
+    });
     this.blocking = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: true, connectionName: "ptm-sidecar-events" });
     this.blocking.on("error", () => undefined); // reported by the hub's read loop
     this.hub = new EventHub({ redis: o.redis, blocking: this.blocking, key: eventsStreamKey(env.PTM_QUEUE_PREFIX), logger: o.logger });
@@ -68,6 +82,8 @@ export class Sidecar {
     // Serve at once; /vms answers 503 until the first list arrives (the API server may be slow).
     void this.informer.start();
     void this.informer.waitForSync().then(() => (this.synced = true));
+    void this.connectionInformer.start();
+    void this.connectionInformer.waitForSync().then(() => (this.connectionsSynced = true));
     metrics.setVmSource(() => this.informer.list());
     const versionApi = this.o.kubeConfig.makeApiClient(VersionApi);
     this.http = createHttpApp({
@@ -75,6 +91,7 @@ export class Sidecar {
       metrics,
       version: this.o.version,
       vms: { list: (ns) => this.informer.list(ns), get: (name, ns) => this.informer.get(name, ns), synced: () => this.synced },
+      connections: { list: (ns) => this.connectionInformer.list(ns), synced: () => this.connectionsSynced },
       runs: this.o.database.runs,
       events: this.hub,
       enqueue: this.o.enqueue,
@@ -85,6 +102,9 @@ export class Sidecar {
           kubernetes: () => versionApi.getCode(),
           vmCache: async () => {
             if (!this.synced) throw new Error("not synced");
+          },
+          connectionCache: async () => {
+            if (!this.connectionsSynced) throw new Error("not synced");
           },
           eventStream: async () => {
             if (!this.hub.healthy) throw new Error("not reading");
@@ -136,5 +156,6 @@ export class Sidecar {
     await this.hub.stop();
     this.blocking.disconnect();
     await this.informer.stop();
+    await this.connectionInformer.stop();
   }
 }

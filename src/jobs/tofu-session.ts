@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Metrics } from "../telemetry/metrics.js";
-import type { ApplyResult, PlanResult, RunOptions, TerraformEvent, TerraformRunner } from "../terraform/index.js";
+import type { ApplyResult, PlanResult, Replacement, RunOptions, TerraformEvent, TerraformRunner } from "../terraform/index.js";
 import type { ConnectionResolver, ResolvedConnection } from "../vm/connection-resolver.js";
 import type { RunContext } from "./run-context.js";
 import type { RunRecord } from "./run-record.js";
@@ -101,6 +101,11 @@ export class TofuSession {
   /** Clears a taint tofu left on the VM (it would plan a replacement); false when it was not tainted. */
   untaintVm(): Promise<boolean> {
     return this.timed("state", () => this.d.runner.untaint(this.options, VM_ADDRESS));
+  }
+
+  /** What the plan tofu refused (prevent_destroy) would replace, and the attributes that force it. */
+  replacements(): Promise<Replacement[]> {
+    return this.timed("plan", () => this.d.runner.planReplacements(this.options));
   }
 
   discardPlan(planFile: string): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { ProxmoxVMSpec } from "../api/proxmox-vm.js";
 import type { ProxmoxVMStatus } from "../api/status.js";
+import type { CustomObjects } from "../kube/custom-objects.js";
 import type { StatusWriter } from "../kube/status-writer.js";
 import type { ProxmoxVMObject } from "../kube/types.js";
 import type { ProxmoxApiClient } from "../proxmox/api-client.js";
@@ -22,6 +23,7 @@ export type VmIdPin =
 export interface VmIdPinningDeps {
   vmIds: VmIdAllocator;
   status: StatusWriter<ProxmoxVMStatus, ProxmoxVMObject>;
+  vms: CustomObjects<ProxmoxVMObject>;
 }
 
 /**
@@ -51,11 +53,27 @@ export async function pinVmId(
     knownAbsent = true;
     await d.vmIds.claim(connection.uid, vm.metadata.uid, vmId);
   } else {
-    vmId = await d.vmIds.allocate(connection.uid, vm.metadata.uid, proxmox);
+    vmId = await d.vmIds.allocate(connection.uid, vm.metadata.uid, proxmox, await idsPinnedByOthers(d, vm));
     knownAbsent = true;
     log.info({ vmId }, "allocated a VM id");
   }
   if (recorded === vmId) return { kind: "pinned", vm, vmId, knownAbsent };
   const updated = await d.status.update(vm.metadata.namespace, vm.metadata.name, vmIdPinned(vmId, spec.nodeName), vm.metadata.uid);
   return updated ? { kind: "pinned", vm: updated, vmId, knownAbsent } : { kind: "gone" };
+}
+
+/**
+ * The VM ids other ProxmoxVMs of the namespace have pinned in status or chosen in spec. The Redis
+ * reservations are lost with Redis (a restart without persistence, a flush), while an id pinned
+ * in status whose VM is not made yet (or is half-cloned) still looks free on Proxmox: without
+ * this, a second resource could be given the same id and adopt the first one's VM.
+ */
+async function idsPinnedByOthers(d: VmIdPinningDeps, vm: ProxmoxVMObject): Promise<Set<number>> {
+  const pinned = new Set<number>();
+  for (const other of (await d.vms.list(vm.metadata.namespace)).items) {
+    if (other.metadata.uid === vm.metadata.uid) continue;
+    if (other.status?.vmId !== undefined) pinned.add(other.status.vmId);
+    if (other.spec?.vmId !== undefined) pinned.add(other.spec.vmId);
+  }
+  return pinned;
 }

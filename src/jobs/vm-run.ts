@@ -9,7 +9,7 @@ import type { Run } from "../store/run-store.js";
 import type { SynthesisResult } from "../synth/synthesis-input.js";
 import { SynthesisError } from "../synth/synthesis-error.js";
 import { workspaceName } from "../synth/workspace-name.js";
-import { TerraformError, type PlanResult } from "../terraform/index.js";
+import { describeForcingAttributes, REPLACEMENT_REQUIRED_HINT, TerraformError, type PlanResult } from "../terraform/index.js";
 import type { ConnectionResolver } from "../vm/connection-resolver.js";
 import { proxmoxClient } from "../vm/proxmox-client.js";
 import type { ProxmoxApiClient } from "../proxmox/api-client.js";
@@ -86,7 +86,7 @@ export class VmRun {
         case "no-changes":
           return await this.finish(ctx, record, tofu, stack.hash, target.vmId, undefined);
         case "apply": {
-          await this.progress(ctx, record.run, ctx.action === "destroy" ? Reason.Deleting : Reason.Applying, ctx.action === "destroy" ? "destroying the VM" : "applying");
+          await this.progress(ctx, record.run, ...applyProgress(ctx));
           const applied = await tofu.apply(plan.planFile!);
           return await this.finish(ctx, record, tofu, stack.hash, target.vmId, applied.changes);
         }
@@ -170,10 +170,31 @@ export class VmRun {
     } catch (error) {
       if (ctx.action !== "apply" || !(error instanceof TerraformError) || error.problem !== "replacement-required") throw error;
       record.append({ level: "info", type: "run", message: "the plan would replace the VM: clearing a taint a failed run may have left, then planning again" });
-      // Not tainted: the spec itself forces the replacement; the refusal stands as it is.
-      if (!(await tofu.untaintVm())) throw error;
+      // Not tainted: something else forces the replacement; the refusal stands, naming what forces it.
+      if (!(await tofu.untaintVm())) throw await this.explainRefusal(tofu, record, error);
       return tofu.plan(false);
     }
+  }
+
+  /** The refused replacement, with the attributes that force it (from the same plan without the guard). */
+  private async explainRefusal(tofu: TofuSession, record: RunRecord, refusal: TerraformError): Promise<TerraformError> {
+    let forcedBy: string;
+    try {
+      forcedBy = describeForcingAttributes(await tofu.replacements());
+    } catch (error) {
+      record.append({ level: "warn", type: "run", message: `could not tell which attributes force the replacement: ${(error as Error).message}` });
+      return refusal;
+    }
+    record.append({ level: "error", type: "run", message: `the plan would replace the VM; forced by ${forcedBy}` });
+    return new TerraformError({
+      kind: "permanent",
+      phase: "plan",
+      exitCode: refusal.exitCode,
+      fallbackMessage: `the plan would destroy and re-create the VM; forced by ${forcedBy}`,
+      hint: REPLACEMENT_REQUIRED_HINT,
+      problem: "replacement-required",
+      cause: refusal,
+    });
   }
 
   private async forget(ctx: RunContext, record: RunRecord, tofu: TofuSession, vmId: number | undefined): Promise<RunResult> {
@@ -240,24 +261,26 @@ export class VmRun {
 
   private async fail(ctx: RunContext, record: RunRecord, error: unknown, vmId: number | undefined): Promise<RunResult> {
     const { vm, job } = ctx;
-    const failure = classifyRunFailure({ error, attempt: job.attempt, maxAttempts: job.maxAttempts, namespace: vm.metadata.namespace, name: vm.metadata.name });
-    if (failure.permanent && ctx.action === "apply" && vmId !== undefined && vm.status?.vmId !== undefined) {
+    const failure = classifyRunFailure({ error, attempt: job.attempt, maxAttempts: job.maxAttempts, namespace: vm.metadata.namespace, name: vm.metadata.name, runReason: job.data.reason });
+    // (A refused replacement changed nothing: its message says so already.)
+    if (failure.permanent && failure.reason !== Reason.ReplacementRequired && ctx.action === "apply" && vmId !== undefined && vm.status?.vmId !== undefined) {
       // Nothing is rolled back: what Proxmox made stays, and a spec fix applies to it in place.
       failure.detail += `. Nothing was rolled back: VM ${vmId}, if it was made on ${ctx.spec.nodeName}, is left as it is and the next spec change applies to it in place`;
     }
     const finished = await record.finishFailed(failure.message, failure.kind);
     ctx.log.warn({ runId: finished.id, kind: failure.kind, permanent: failure.permanent, lastAttempt: failure.lastAttempt }, "run failed");
-    await this.writeStatus(ctx, vmStatus.runFailed(vm.metadata.generation, finished, failure));
+    if (failure.keepsReady) await this.writeStatus(ctx, (s) => ({ ...s, lastRun: vmStatus.lastRunOf(finished) }));
+    else await this.writeStatus(ctx, vmStatus.runFailed(vm.metadata.generation, finished, failure));
     await this.d.events.record(vm, "Warning", failure.reason, failure.detail);
     return { kind: "failed", error, retry: failure.retry, message: failure.message };
   }
 
   private async failBeforeRun(ctx: RunContext, error: unknown): Promise<RunResult> {
     const { vm, job } = ctx;
-    const failure = classifyRunFailure({ error, attempt: job.attempt, maxAttempts: job.maxAttempts, namespace: vm.metadata.namespace, name: vm.metadata.name });
+    const failure = classifyRunFailure({ error, attempt: job.attempt, maxAttempts: job.maxAttempts, namespace: vm.metadata.namespace, name: vm.metadata.name, runReason: job.data.reason });
     const detail = `before tofu started: ${failure.detail}`;
     ctx.log.warn({ kind: failure.kind, permanent: failure.permanent, reason: failure.reason }, "run failed before tofu started");
-    await this.writeStatus(ctx, vmStatus.failedBeforeRun(vm.metadata.generation, { ...failure, detail }));
+    if (!failure.keepsReady) await this.writeStatus(ctx, vmStatus.failedBeforeRun(vm.metadata.generation, { ...failure, detail }));
     await this.d.events.record(vm, "Warning", failure.reason, detail);
     return { kind: "failed", error, retry: failure.retry, message: failure.message };
   }
@@ -287,4 +310,12 @@ function planCounts(plan: PlanResult) {
 
 function summary(changes: vmStatus.PlanCounts): string {
   return `${changes.add} to add, ${changes.change} to change, ${changes.remove} to destroy`;
+}
+
+/** What the apply step says it does: destroying, migrating (the spec names another node than the VM is on), or applying. */
+function applyProgress(ctx: RunContext): [Reason, string] {
+  if (ctx.action === "destroy") return [Reason.Deleting, "destroying the VM"];
+  const from = ctx.vm.status?.node;
+  if (ctx.spec.migrate && from && from !== ctx.spec.nodeName) return [Reason.Migrating, `migrating the VM from ${from} to ${ctx.spec.nodeName}`];
+  return [Reason.Applying, "applying"];
 }

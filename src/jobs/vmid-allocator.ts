@@ -18,13 +18,14 @@ export class VmIdAllocator {
     return `${this.keyPrefix}:vmid-reservations:${connectionUid}`;
   }
 
-  async allocate(connectionUid: string, ownerUid: string, proxmox: ProxmoxApiClient, maxTries = 200): Promise<number> {
+  /** `pinnedElsewhere`: ids other ProxmoxVMs hold in their status (they survive a lost Redis). */
+  async allocate(connectionUid: string, ownerUid: string, proxmox: ProxmoxApiClient, pinnedElsewhere: ReadonlySet<number> = new Set(), maxTries = 200): Promise<number> {
     const key = this.key(connectionUid);
     let candidate = await proxmox.nextId();
     for (let i = 0; i < maxTries; i++, candidate++) {
       const owner = await this.redis.hget(key, String(candidate));
       if (owner === ownerUid) return candidate;
-      if (owner) continue;
+      if (owner || pinnedElsewhere.has(candidate)) continue;
       if (!(await proxmox.isVmIdFree(candidate))) continue;
       if ((await this.redis.hsetnx(key, String(candidate), ownerUid)) === 1) return candidate;
     }

@@ -58,6 +58,11 @@ export class ResilientInformer<T extends KubernetesObject> {
     return new Promise((resolve) => this.syncedWaiters.push(resolve));
   }
 
+  /** Whether the first list has filled the cache (before that, list() may miss objects). */
+  get isSynced(): boolean {
+    return this.synced;
+  }
+
   get(name: string, namespace?: string): T | undefined {
     return this.informer.get(name, namespace);
   }

@@ -62,14 +62,22 @@ export async function checkConnection(client: ProxmoxApiClient, endpoint: string
     throw error;
   }
 
-  const inventory = await readInventory(client);
-  const missing = await missingPrivileges(client, inventory);
-  const vmPrivileges = missing["/vms"];
-  if (vmPrivileges?.length) {
+  let inventory: ConnectionInventory;
+  let missing: MissingPrivileges;
+  try {
+    inventory = await readInventory(client);
+    missing = await missingPrivileges(client, inventory);
+  } catch (error) {
+    // A read the token may not make (Proxmox names the path and privilege in its 403).
+    if (error instanceof ProxmoxApiError && error.status === 403) return { ready: false, reason: Reason.PermissionDenied, message: `token ${tokenId}: ${error.message}; ${GRANT_HINT}`, version, missing: {} };
+    throw error;
+  }
+  const lacking = blockingPrivileges(missing);
+  if (lacking.length > 0) {
     return {
       ready: false,
       reason: Reason.PermissionDenied,
-      message: `token ${tokenId} lacks ${vmPrivileges.join(", ")} on /vms: grant them (e.g. the role PVEVMAdmin on /vms or /) — see the README, "Connecting your Proxmox"`,
+      message: `token ${tokenId} lacks ${lacking.map(([path, privileges]) => `${privileges.join(", ")} on ${path}`).join("; ")}: ${GRANT_HINT}`,
       version,
       inventory,
       missing,
@@ -84,6 +92,23 @@ export async function checkConnection(client: ProxmoxApiClient, endpoint: string
     inventory,
     missing,
   };
+}
+
+const GRANT_HINT = `grant them to the token and, with privilege separation, to its user too (a role with the privileges the README lists under "Connecting your Proxmox", on /)`;
+
+/**
+ * The missing privileges that make the whole connection unusable, path by path: those on /vms and
+ * on each node (any VM needs them), and those on /storage when the token sees no datastore at all.
+ * A single template, datastore or bridge out of reach is preflight's business.
+ */
+function blockingPrivileges(missing: MissingPrivileges): [string, string[]][] {
+  return Object.entries(missing)
+    .filter(([path]) => path === "/vms" || path === "/storage" || path.startsWith("/nodes/"))
+    .sort(([a], [b]) => pathOrder(a) - pathOrder(b) || a.localeCompare(b));
+}
+
+function pathOrder(path: string): number {
+  return path === "/vms" ? 0 : path.startsWith("/nodes/") ? 1 : 2;
 }
 
 interface NodeEntry {
@@ -160,6 +185,9 @@ async function privilegesOn(client: ProxmoxApiClient, path: string): Promise<Set
 
 async function missingPrivileges(client: ProxmoxApiClient, inventory: ConnectionInventory): Promise<MissingPrivileges> {
   const checks: [string, readonly string[]][] = [["/vms", requiredOn("/vms")]];
+  for (const n of inventory.nodes) checks.push([`/nodes/${n.name}`, requiredOn("/nodes/{node}")]);
+  // Proxmox lists only the datastores a token may audit: seeing none, say what /storage lacks.
+  if (inventory.storages.length === 0) checks.push(["/storage", requiredOn("/storage/{datastore}")]);
   for (const t of inventory.templates) checks.push([`/vms/${t.vmid}`, requiredOn("/vms/{template}")]);
   for (const id of new Set(inventory.storages.filter((s) => s.content.includes("images")).map((s) => s.id))) checks.push([`/storage/${id}`, requiredOn("/storage/{datastore}")]);
   for (const name of new Set(inventory.bridges.map((b) => b.name))) checks.push([`/sdn/zones/localnetwork/${name}`, requiredOn("/sdn/zones/localnetwork/{bridge}")]);

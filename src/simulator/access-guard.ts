@@ -10,7 +10,10 @@ import { splitVolumeId } from "./config-strings.js";
 import {
   checkBridgePrivileges,
   checkCloneStoragePrivileges,
+  checkDeletedDevicePrivileges,
+  checkDevicePrivileges,
   checkDrivePrivileges,
+  checkMappingAccess,
   checkNewVolumePrivileges,
   checkOptionPrivileges,
   checkSerialPrivileges,
@@ -50,6 +53,7 @@ function checkCreate(state: ClusterState, user: string, params: Record<string, s
   checkNewVolumePrivileges(state, user, options, params.storage);
   checkOptionPrivileges(state, user, scope, Object.keys(options));
   checkSerialPrivileges(state, user, scope, options);
+  checkDevicePrivileges(state, user, scope, options);
   checkDrivePrivileges(state, user, scope, options);
   checkBridgePrivileges(state, user, options);
 }
@@ -59,11 +63,14 @@ function checkUpdate(state: ClusterState, user: string, params: Record<string, s
   const scope = { vmid: Number(params.vmid) };
   const options = optionParams(params);
   const deleted = (params.delete ?? "").split(/[,;\s]+/).filter(Boolean);
+  const vm = state.vms[params.vmid ?? ""];
   checkOptionPrivileges(state, user, scope, deleted);
+  checkDeletedDevicePrivileges(state, user, scope, deleted, vm?.conf ?? {}, vm?.pending ?? {});
   checkOptionPrivileges(state, user, scope, Object.keys(options));
   checkNewVolumePrivileges(state, user, options);
   checkBridgePrivileges(state, user, options);
   checkSerialPrivileges(state, user, scope, options);
+  checkDevicePrivileges(state, user, scope, options, vm?.conf ?? {});
   checkDrivePrivileges(state, user, scope, options);
   if (deleted.some((k) => /^unused\d+$/.test(k))) checkVmPrivileges(state, user, scope, ["VM.Config.Disk"]);
 }
@@ -76,6 +83,7 @@ function checkClone(state: ClusterState, user: string, params: Record<string, st
   if (!src) return; // the handler reports the missing config
   checkCloneStoragePrivileges(state, user, src.conf, params.storage);
   checkBridgePrivileges(state, user, src.conf);
+  checkMappingAccess(state, user, { vmid: src.vmid }, src.conf);
 }
 
 /** Tasks: their owner, or Sys.Audit (Sys.Modify to stop one) on the node. */

@@ -14,10 +14,19 @@
  * - a NIC on a bridge needs SDN.Use on `/sdn/zones/localnetwork/<bridge>` (with a VLAN tag:
  *   `.../<bridge>/<tag>`); the simulator has no SDN vnets, so every bridge is in `localnetwork`.
  *
+ * - passed-through devices (`check_usb_perm`, `check_hostpci_perm`, `check_dir_perm`): a USB
+ *   device needs VM.Config.HWType and, when mapped, Mapping.Use on `/mapping/usb/<id>`; a PCI
+ *   device must be mapped (real ones are root's), Mapping.Use on `/mapping/pci/<id>` and
+ *   VM.Config.HWType; a virtiofs share VM.Config.Disk and Mapping.Use on `/mapping/dir/<id>`.
+ *   An update checks the value replaced or deleted as well as the new one; a clone checks the
+ *   source's devices (`check_mapping_access`). Whether the mapping exists is not checked here
+ *   (qemu-server looks it up when the VM starts, mapped-devices.ts).
+ *
  * With a pool given (create), a VM-level privilege on `/pool/<pool>` is as good as on the VM.
  */
-import { isCloudInitVolume, parseCloudInitSpec, parseDrive, parseNet, parseNewDiskSpec, splitVolumeId, type PropObject } from "./config-strings.js";
-import { fail } from "./errors.js";
+import { isCloudInitVolume, parseCloudInitSpec, parseDrive, parseNet, parseNewDiskSpec, PropertyStringError, splitVolumeId, type PropObject } from "./config-strings.js";
+import { deviceKindOf, mappingIdOf, parseDevice, type DeviceKind } from "./device-formats.js";
+import { fail, paramError } from "./errors.js";
 import { checkAnyPrivilege, checkPrivileges, hasPrivileges, ROOT_USER } from "./permissions.js";
 import { isDriveKey, optionSpec } from "./qemu-schema.js";
 import type { ClusterState } from "./state.js";
@@ -168,4 +177,68 @@ function trunkTags(trunks: string): number[] {
     for (let t = from; t <= to && t - from < 4096; t++) out.add(t);
   }
   return [...out].sort((a, b) => a - b);
+}
+
+/** A device value as the schema parses it; undefined when it does not parse (parameter verification reports that). */
+function safeDevice(kind: DeviceKind, value: string): PropObject | undefined {
+  try {
+    return parseDevice(kind, value);
+  } catch (err) {
+    if (err instanceof PropertyStringError) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * check_usb_perm / check_hostpci_perm / check_dir_perm for one `usbN`, `hostpciN` or
+ * `virtiofsN` value (`vmPerms: false`: check_mapping_access, which leaves out the VM-level
+ * privileges).
+ */
+function checkDevice(state: ClusterState, user: string, scope: VmScope, key: string, value: string, vmPerms = true): void {
+  const kind = deviceKindOf(key);
+  if (!kind) return;
+  if (kind === "usb" && vmPerms) checkVmPrivileges(state, user, scope, ["VM.Config.HWType"]);
+  if (kind === "dir" && vmPerms) checkVmPrivileges(state, user, scope, ["VM.Config.Disk"]);
+  const device = safeDevice(kind, value);
+  if (!device) return;
+  const mapping = mappingIdOf(kind, device);
+  if (kind === "dir") {
+    checkPrivileges(state, user, `/mapping/dir/${mapping}`, ["Mapping.Use"]);
+    return;
+  }
+  if (device.host !== undefined) {
+    if (kind === "usb") {
+      if (!/^spice$/i.test(device.host)) throw fail(`only root can set '${key}' config for real devices`);
+    } else throw fail(`only root can set '${key}' config for non-mapped devices`);
+  } else if (mapping !== undefined) {
+    checkPrivileges(state, user, `/mapping/${kind}/${mapping}`, ["Mapping.Use"]);
+    if (kind === "pci" && vmPerms) checkVmPrivileges(state, user, scope, ["VM.Config.HWType"]);
+  } else throw fail("either 'host' or 'mapping' must be set.");
+  if (kind === "pci" && vmPerms && device.romfile !== undefined) throw paramError({ [key]: "only root@pam can set 'romfile' option" });
+}
+
+/** The device checks of create (the new values) and update (old value, if any, then the new one). */
+export function checkDevicePrivileges(state: ClusterState, user: string, scope: VmScope, params: ConfigMap, current: ConfigMap = {}): void {
+  if (user === ROOT_USER) return;
+  for (const [key, value] of Object.entries(params)) {
+    if (!deviceKindOf(key)) continue;
+    const old = current[key];
+    if (old) checkDevice(state, user, scope, key, old);
+    checkDevice(state, user, scope, key, value);
+  }
+}
+
+/** update_vm_api's delete branch: removing a device is checked like setting the value it had. */
+export function checkDeletedDevicePrivileges(state: ClusterState, user: string, scope: VmScope, deleted: string[], current: ConfigMap, pending: ConfigMap): void {
+  if (user === ROOT_USER) return;
+  for (const key of deleted) {
+    const value = current[key] ?? pending[key];
+    if (deviceKindOf(key) && value !== undefined) checkDevice(state, user, scope, key, value);
+  }
+}
+
+/** PVE::QemuServer::check_mapping_access: the clone source's devices, without VM-level checks. */
+export function checkMappingAccess(state: ClusterState, user: string, scope: VmScope, conf: ConfigMap): void {
+  if (user === ROOT_USER) return;
+  for (const [key, value] of Object.entries(conf)) checkDevice(state, user, scope, key, value, false);
 }

@@ -3,6 +3,7 @@
  * all route handlers; plus the bookkeeping tests inspect (served routes, unknown routes) and the
  * debounced persistence of state to a file.
  */
+import { appendFileSync } from "node:fs";
 import { fail, missingConfigMessage } from "./errors.js";
 import { InjectedFaultTally, NO_FAULTS, lockTimeoutForced, type Faults } from "./faults.js";
 import { TicketSigner } from "./access.js";
@@ -59,7 +60,13 @@ export class SimContext {
   unknownRoutes: UnknownRoute[] = [];
   /** SHA-256 fingerprint of the server certificate (shown in GET /nodes as ssl_fingerprint). */
   fingerprint: string | undefined;
+  /** Size of the node's /var/tmp, where uploads land before the handler runs (8 GiB). */
+  uploadTmpBytes = 8 * 1024 ** 3;
+  /** Route coverage file: served route templates are appended to it (see recordCall). */
+  routeLog: string | undefined;
   private saveTimer: NodeJS.Timeout | undefined;
+  /** Set by dispose(): tasks of a closed simulator may still end, but must not overwrite the state file. */
+  private disposed = false;
 
   constructor(
     public state: ClusterState,
@@ -86,7 +93,7 @@ export class SimContext {
 
   /** Marks state as modified; with a state file, saves shortly after. */
   changed(): void {
-    if (!this.stateFile || this.saveTimer) return;
+    if (!this.stateFile || this.saveTimer || this.disposed) return;
     this.saveTimer = setTimeout(() => {
       this.saveTimer = undefined;
       this.save();
@@ -105,11 +112,21 @@ export class SimContext {
     const key = `${method} ${route}`;
     const client = userAgent || "(none)";
     const rec = this.calls.get(key);
-    if (!rec) this.calls.set(key, { method, route, count: 1, clients: [client] });
-    else {
+    if (!rec) {
+      this.calls.set(key, { method, route, count: 1, clients: [client] });
+      this.appendRouteLog(key, client);
+    } else {
       rec.count++;
-      if (!rec.clients.includes(client)) rec.clients.push(client);
+      if (!rec.clients.includes(client)) {
+        rec.clients.push(client);
+        this.appendRouteLog(key, client);
+      }
     }
+  }
+
+  /** One `METHOD /template<TAB>client` line per route and client first served (since start or reset). */
+  private appendRouteLog(key: string, client: string): void {
+    if (this.routeLog) appendFileSync(this.routeLog, `${key}\t${client}\n`);
   }
 
   /** The node must exist; Proxmox's proxy fails its hostname lookup otherwise. */
@@ -134,6 +151,7 @@ export class SimContext {
 
   dispose(): void {
     if (this.saveTimer) this.save();
+    this.disposed = true;
     this.locks.reset();
     if (this.files.temporary) this.files.clear();
   }

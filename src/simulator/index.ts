@@ -18,6 +18,8 @@ import { registerNodeRoutes } from "./routes/nodes.js";
 import { registerMappingRoutes } from "./routes/mapping.js";
 import { registerQemuRoutes } from "./routes/qemu.js";
 import { registerQemuDiskRoutes } from "./routes/qemu-disks.js";
+import { registerQemuMigrateRoutes } from "./routes/qemu-migrate.js";
+import { registerHaRoutes } from "./routes/ha.js";
 import { registerStorageRoutes } from "./routes/storage.js";
 import { Router } from "./router.js";
 import { defaultSeed, loadSeedFile, parseSeed, type Seed, type SeedInput } from "./seed.js";
@@ -58,6 +60,15 @@ export interface SimulatorOptions {
   random?: () => number;
   /** Serve each node's SSH (default: as the seed's `ssh.enabled` says). */
   ssh?: boolean;
+  /** Size of the node's /var/tmp that uploads are received into (default 8 GiB). */
+  uploadTmpBytes?: number;
+  /**
+   * Route coverage: append `METHOD /route/template<TAB>user agent` to this file for each route
+   * (and client) first served since start or reset. Default: the `PVE_SIM_ROUTE_LOG`
+   * environment variable, so test runs can record coverage without code changes
+   * (bench/route-coverage.ts reads these files).
+   */
+  routeLog?: string;
 }
 
 export interface RunningSimulator {
@@ -122,6 +133,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
   const files = dataDir ? new StorageFiles(dataDir) : StorageFiles.temporary();
   const ctx = new SimContext(initial, { ...behaviour }, options.stateFile, options.random ?? Math.random, log, files);
   if (restored) ctx.tasks.load(restored.tasks);
+  if (options.uploadTmpBytes !== undefined) ctx.uploadTmpBytes = options.uploadTmpBytes;
+  ctx.routeLog = options.routeLog ?? (process.env.PVE_SIM_ROUTE_LOG || undefined);
 
   const router = new Router();
   registerAccessRoutes(router);
@@ -133,6 +146,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
   registerAgentRoutes(router);
   registerAccessControlRoutes(router);
   registerQemuDiskRoutes(router);
+  registerQemuMigrateRoutes(router);
+  registerHaRoutes(router);
   router.guard(accessGuard);
 
   const reset = () => {

@@ -11,6 +11,8 @@ import type { ClusterState, NodeState, VmState } from "./state.js";
 
 export const DEFAULT_UNREACHABLE_ERROR = "Connection refused";
 
+const UPLOAD_ROUTE = "POST /nodes/{node}/storage/{storage}/upload";
+
 export function isOffline(node: NodeState | undefined): boolean {
   return node?.unreachable !== undefined;
 }
@@ -27,6 +29,8 @@ export function setNodeOnline(state: ClusterState, node: string, online: boolean
 /** The 595 a call to an offline node answers with; undefined when the call is not for one. */
 export function proxyFailure(state: ClusterState, route: string, path: Record<string, string>): ProxyError | undefined {
   if (!/^\S+ \/nodes\/\{node\}\//.test(route)) return undefined;
+  // An upload cannot be proxied (pve-manager refuses to): the receiving node copies the file over SSH.
+  if (route === UPLOAD_ROUTE) return undefined;
   const node = state.nodes[path.node ?? ""];
   return node?.unreachable !== undefined ? new ProxyError(595, node.unreachable) : undefined;
 }

@@ -18,6 +18,7 @@ import {
   type PropFormat,
   type PropKey,
 } from "./config-strings.js";
+import { HOSTPCI_FORMAT, USB_FORMAT, VIRTIOFS_FORMAT } from "./device-formats.js";
 
 export interface OptionSpec extends PropKey {
   /** Property-string format of the value, parsed strictly on update. */
@@ -119,10 +120,10 @@ const NUMBERED: Array<[string, number, OptionSpec]> = [
   ["unused", 255, s],
   ["serial", 3, { type: "string", optional: true, pattern: /(\/dev\/.+|socket)/ }],
   ["parallel", 2, s],
-  ["usb", 13, s],
-  ["hostpci", 15, s],
+  ["usb", 13, { ...s, format: USB_FORMAT }],
+  ["hostpci", 15, { ...s, format: HOSTPCI_FORMAT }],
   ["numa", 7, s],
-  ["virtiofs", 9, s],
+  ["virtiofs", 9, { ...s, format: VIRTIOFS_FORMAT }],
 ];
 
 export const DRIVE_KEY_RE = /^(ide[0-3]|sata[0-5]|scsi([0-9]|[12][0-9]|30)|virtio([0-9]|1[0-5])|efidisk0|tpmstate0)$/;

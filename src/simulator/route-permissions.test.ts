@@ -7,6 +7,8 @@ import { registerClusterRoutes } from "./routes/cluster.js";
 import { registerMappingRoutes } from "./routes/mapping.js";
 import { registerNodeRoutes } from "./routes/nodes.js";
 import { registerQemuDiskRoutes } from "./routes/qemu-disks.js";
+import { registerQemuMigrateRoutes } from "./routes/qemu-migrate.js";
+import { registerHaRoutes } from "./routes/ha.js";
 import { registerQemuRoutes } from "./routes/qemu.js";
 import { registerStorageRoutes } from "./routes/storage.js";
 import { DECLARED_PERMISSIONS } from "./route-permissions.js";
@@ -14,7 +16,7 @@ import { BUILTIN_ROLES } from "./privileges.js";
 
 function routes(): string[] {
   const router = new Router();
-  for (const register of [registerAccessRoutes, registerAccessControlRoutes, registerClusterRoutes, registerMappingRoutes, registerNodeRoutes, registerStorageRoutes, registerQemuRoutes, registerQemuDiskRoutes, registerAgentRoutes]) register(router);
+  for (const register of [registerAccessRoutes, registerAccessControlRoutes, registerClusterRoutes, registerMappingRoutes, registerNodeRoutes, registerStorageRoutes, registerQemuRoutes, registerQemuDiskRoutes, registerQemuMigrateRoutes, registerHaRoutes, registerAgentRoutes]) register(router);
   return router.list().map((r) => `${r.method} ${r.template}`);
 }
 

@@ -9,12 +9,17 @@
 import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
+import { rmSync } from "node:fs";
 import { tokenOwner, userUsable } from "./access.js";
 import type { SimContext } from "./context.js";
 import { PropertyStringError } from "./config-strings.js";
 import { ProxyError, PveError } from "./errors.js";
+import { connectionResetDue } from "./faults.js";
 import type { Router } from "./router.js";
 import { sleep } from "./tasks.js";
+import { UploadError } from "./multipart-upload.js";
+import { DroppedRequest, receiveUploadParams } from "./upload-request.js";
+import { checkUploadPermission } from "./uploads.js";
 
 export interface SimApi {
   /** Handles /_sim/<name>; returns the JSON answer or throws PveError. */
@@ -31,6 +36,8 @@ export interface ServerDeps {
 }
 
 const MAX_BODY = 4 * 1024 * 1024;
+/** The one path whose body pve-http-server receives as a file upload. */
+const UPLOAD_API_PATH = /^\/api2\/json\/nodes\/[^/]+\/storage\/[^/]+\/upload$/;
 
 function statusText(message: string): string {
   const first = message.split("\n")[0] ?? "";
@@ -50,6 +57,16 @@ function send(res: ServerResponse, status: number, message: string, body: unknow
 }
 
 function sendError(res: ServerResponse, err: unknown): number {
+  if (err instanceof UploadError) {
+    // pve-http-server's error(): the message is status line and plain-text body.
+    const text = `${err.message}\n`;
+    res.statusCode = 500;
+    res.statusMessage = statusText(err.message);
+    res.setHeader("Content-Length", Buffer.byteLength(text));
+    res.setHeader("Server", "pve-api-daemon/3.0");
+    res.end(text);
+    return 500;
+  }
   if (err instanceof ProxyError) {
     send(res, err.status, err.message, undefined);
     return err.status;
@@ -172,12 +189,16 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
   const done = (status: number, note = "") =>
     deps.log(`[pve-sim] ${status} ${method} ${url.pathname} ${Date.now() - started}ms${note ? ` - ${note}` : ""}`);
 
-  let body: string;
-  try {
-    body = await readBody(req);
-  } catch (err) {
-    done(sendError(res, err));
-    return;
+  // An upload's body is streamed into a file after authentication (pve-http-server).
+  const isUpload = method === "POST" && UPLOAD_API_PATH.test(url.pathname);
+  let body = "";
+  if (!isUpload) {
+    try {
+      body = await readBody(req);
+    } catch (err) {
+      done(sendError(res, err));
+      return;
+    }
   }
 
   const caller = authenticate(ctx, req.headers);
@@ -238,12 +259,23 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
     return;
   }
   // CSRF protection applies to ticket sessions only (not API tokens, not uploads).
-  const isUpload = method === "POST" && /^\/nodes\/[^/]+\/storage\/[^/]+\/upload$/.test(relPath);
   if (needsAuth && caller.byTicket && method !== "GET" && !isUpload) {
     const csrf = req.headers.csrfpreventiontoken;
     if (!ctx.tickets.verifyCsrfToken(caller.user as string, Array.isArray(csrf) ? csrf[0] : csrf)) {
       send(res, 401, "Permission denied - invalid csrf token", { data: null, message: "Permission denied - invalid csrf token\n" });
       done(401);
+      return;
+    }
+  }
+
+  if (isUpload) {
+    // pve-manager's auth_handler checks the upload permission before it reads the body.
+    try {
+      checkUploadPermission(ctx.state, caller.user as string, segments[3] as string);
+    } catch (err) {
+      if (ctx.behaviour.unauthorizedDelayMs > 0) await sleep(ctx.behaviour.unauthorizedDelayMs);
+      send(res, (err as PveError).status, (err as PveError).message, undefined);
+      done((err as PveError).status);
       return;
     }
   }
@@ -273,12 +305,35 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
     return;
   }
 
+  // A connection reset (fault injection): the socket goes away without an answer, as when a
+  // proxy or the node drops it; after handling, the request took effect all the same.
+  const resetConnection = (): void => {
+    ctx.injectedFaults.record("connectionResets");
+    req.socket.destroy();
+    done(0, "connection reset (fault injection)");
+  };
+  if (connectionResetDue(ctx.faults, method, match.template, false)) return resetConnection();
+
+  let uploadTmp: string | undefined;
   try {
-    const params = parseParams(url, req.headers["content-type"], body);
+    let params: Record<string, string>;
+    if (isUpload) {
+      const upload = await receiveUploadParams(req, url, ctx.files, ctx.uploadTmpBytes);
+      params = upload.params;
+      uploadTmp = upload.tmpHostPath;
+    } else params = parseParams(url, req.headers["content-type"], body);
     const data = await match.handler({ ctx, method, path: match.path, params, user: caller.user ?? "" });
+    if (connectionResetDue(ctx.faults, method, match.template, true)) return resetConnection();
     send(res, 200, "OK", { data: data === undefined ? null : data });
     done(200);
   } catch (err) {
+    // The upload's worker owns its temporary file; a refused upload leaves none behind.
+    if (uploadTmp) rmSync(uploadTmp, { force: true });
+    if (err instanceof DroppedRequest) {
+      req.socket.destroy();
+      done(0, `dropped: ${err.message}`);
+      return;
+    }
     // Every 401 is delayed, a failed login included.
     if (err instanceof PveError && err.status === 401 && ctx.behaviour.unauthorizedDelayMs > 0) await sleep(ctx.behaviour.unauthorizedDelayMs);
     const status = sendError(res, err);

@@ -16,6 +16,7 @@ import {
 } from "./config-strings.js";
 import type { SimContext } from "./context.js";
 import { fail, paramError } from "./errors.js";
+import { assertMappedDevices } from "./mapped-devices.js";
 import { isDriveKey, storedDescription } from "./qemu-schema.js";
 import {
   allocVolume,
@@ -218,6 +219,7 @@ function powerOn(ctx: SimContext, vm: VmState, t: TaskContext): void {
   applyPending(ctx, vm);
   checkBridges(ctx, vm);
   checkVolumes(ctx, vm);
+  assertMappedDevices(ctx.state, vm.conf, vm.node);
   if (Object.keys(vm.conf).some((k) => isDriveKey(k) && isCloudInitVolume(parseDrive(vm.conf[k] as string).file ?? ""))) {
     t.log("generating cloud-init ISO");
   }

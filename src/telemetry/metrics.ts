@@ -20,6 +20,7 @@ export interface MetricsOptions {
 export class Metrics {
   readonly registry = new Registry();
   private readonly buildInfo: Gauge<"version" | "tool" | "provider">;
+  private readonly orphanedVms: Gauge<"namespace" | "connection">;
   private readonly reconciles: Counter<"result">;
   private readonly reconcileSeconds: Histogram<"result">;
   private readonly queueWaitSeconds: Histogram;
@@ -109,6 +110,12 @@ export class Metrics {
         for (const [state, n] of counts) vms.set({ state }, n);
       },
     });
+    this.orphanedVms = new Gauge({
+      name: "ptm_orphaned_vms",
+      help: "VMs on a connection's Proxmox whose ownership tag names a ProxmoxVM that no longer exists (see the connection's status.orphanedVms).",
+      labelNames: ["namespace", "connection"],
+      registers,
+    });
     const sseClients: Gauge = new Gauge({
       name: "ptm_sse_clients",
       help: "Connected Server-Sent-Events clients of this sidecar.",
@@ -160,6 +167,10 @@ export class Metrics {
 
   setVmSource(source: () => Iterable<{ status?: { state?: string } }>): void {
     this.vmSource = source;
+  }
+
+  setOrphanedVms(namespace: string, connection: string, count: number): void {
+    this.orphanedVms.set({ namespace, connection }, count);
   }
 
   setSseClientsSource(source: () => number): void {

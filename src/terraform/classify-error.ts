@@ -13,6 +13,8 @@
  * |           | destroy or replace the VM (problem "replacement-required", hint attached)  | opt-in spec.allowReplacement                     |
  * | permanent | Proxmox 401 "authentication failure", "Permission check failed (path, priv)" | the token, not time, must change (hint attached) |
  * | permanent | missing config file (VM/template), unknown node, missing storage / bridge  | the spec names what Proxmox does not have         |
+ * | transient | Proxmox 595 (the API could not reach the node: offline, "No route to host") | clears when the node is back; problem            |
+ * |           | (problem "node-offline": no retries, the connection is checked again)      | "node-offline", the VM waits on the check        |
  * | transient | Proxmox "can't lock file" / "got timeout" (a busy node's config lock)     | clears by itself                                 |
  * |           | (lock rows carry the problem "lock-timeout": the condition reason LockTimeout) |                                          |
  * | transient | HTTP 5xx from the API (500, 502, 503, 504, "Internal Server Error", ...)  | server side, usually passing                     |
@@ -46,7 +48,8 @@ export type FailureProblem =
   | "vm-not-found"
   | "node-not-found"
   | "storage-not-found"
-  | "bridge-not-found";
+  | "bridge-not-found"
+  | "node-offline";
 
 interface Rule {
   kind: FailureKind;
@@ -60,7 +63,7 @@ export const STORAGE_FULL_HINT =
   "the Proxmox datastore is full: free space on it, or point the spec at another datastore (disks[].datastoreId, clone.datastoreId, initialization.datastoreId) or ask for smaller disks";
 
 export const REPLACEMENT_REQUIRED_HINT =
-  "the change can only be made by destroying and re-creating the VM (its disks with it), so it was refused before anything changed: undo the change, or set spec.allowReplacement: true to let the VM be replaced";
+  "the change can only be made by destroying and re-creating the VM (its disks with it), so it was refused before anything changed: undo the change (in the spec, or on Proxmox if it was made there), or set spec.allowReplacement: true to let the VM be replaced";
 
 const RULES: Rule[] = [
   {
@@ -122,6 +125,14 @@ const RULES: Rule[] = [
     problem: "bridge-not-found",
   },
 
+  // 595 is not HTTP's: it is what Proxmox's API proxy (AnyEvent::HTTP) answers when it cannot
+  // forward a /nodes/<node>/... call to that node. Before the 5xx row, which would retry it blindly.
+  {
+    kind: "transient",
+    pattern: /\b(?:HTTP|status(?: code)?|response)\D{0,3}595\b|: 595\b|\b595 (?:Connection refused|No route to host|Connection timed out)/i,
+    hint: "the Proxmox node did not answer its cluster's API (it is offline or unreachable)",
+    problem: "node-offline",
+  },
   { kind: "transient", pattern: /can't lock file|got timeout/i, problem: "lock-timeout" },
   { kind: "transient", pattern: /\b(?:HTTP|status(?: code)?|response)\D{0,3}5\d\d\b|\b5\d\d (?:Internal Server Error|Not Implemented|Bad Gateway|Service Unavailable|Gateway Time-?out)\b|\b(?:Internal Server Error|Bad Gateway|Service Unavailable|Gateway Time-?out)\b/i },
   { kind: "transient", pattern: /connection refused|connection reset|broken pipe|unexpected EOF|no such host|network is unreachable|ECONNREFUSED|ECONNRESET/i },

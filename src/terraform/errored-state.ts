@@ -7,8 +7,8 @@
  * with `tofu state push` before it plans, so the VM is recorded without an import.
  *
  * Contents: the bytes exactly as tofu wrote them. With state encryption on (TF_ENCRYPTION),
- * tofu writes errored.tfstate encrypted like any state, and `state push` decrypts it with the
- * same configuration; without it the file is as sensitive as the state row the pg backend keeps
+ * tofu writes errored.tfstate encrypted like any state; `state push` reads its input as plain
+ * state, so the runner decrypts it first (`state pull` on the file alone); without it the file is as sensitive as the state row the pg backend keeps
  * in the same database (a cloud-init password may be in both), so storing it there exposes
  * nothing new. It is never logged, emitted or put in a run record.
  */

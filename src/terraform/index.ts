@@ -15,3 +15,4 @@ export {
   type VersionInfo,
 } from "./runner.js";
 export { ERRORED_STATE_FILE, type ErroredStateStore, type ErroredStateKept, type StoredErroredState } from "./errored-state.js";
+export { replacementsInPlan, describeForcingAttributes, withoutPreventDestroy, type Replacement, type ForcingAttribute } from "./replacement.js";

@@ -50,6 +50,7 @@ import {
 import { parseLine } from "./json-stream.js";
 import { runProcess, type StopReason } from "./process.js";
 import { Redactor, isSecretName } from "./redact.js";
+import { replacementsInPlan, withoutPreventDestroy, type Replacement } from "./replacement.js";
 import { TerraformError, type TerraformErrorKind } from "./terraform-error.js";
 import { parseTextDiagnostics } from "./text-diagnostics.js";
 
@@ -239,9 +240,7 @@ export class TerraformRunner {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     if (this.pluginCacheDir) await mkdir(this.pluginCacheDir, { recursive: true });
     await this.removeStale(dir);
-    const tmp = path.join(dir, `.${CONFIG_FILE}.${randomUUID()}`);
-    await writeFile(tmp, run.configJson, { mode: 0o600 });
-    await rename(tmp, path.join(dir, CONFIG_FILE));
+    await writeConfig(dir, run.configJson);
 
     // The work directory is never the source of truth: a workspace it still selects may be gone
     // from the backend (state row lost, database restored from a backup), and init then fails
@@ -305,6 +304,29 @@ export class TerraformRunner {
       throw error;
     } finally {
       await rm(path.join(dir, rel), { force: true });
+    }
+  }
+
+  /**
+   * Why a plan was refused by `prevent_destroy`: plans the run's configuration without the guard
+   * into a plan file, reads `show -json` of it, deletes it and puts the guarded configuration
+   * back. Nothing is applied. Call after prepare(), with the plan that failed.
+   */
+  async planReplacements(run: RunOptions): Promise<Replacement[]> {
+    const dir = this.workdir(run);
+    await writeConfig(dir, withoutPreventDestroy(run.configJson));
+    try {
+      const plan = await this.plan(run);
+      if (!plan.planFile) return [];
+      try {
+        // captureStdout: the plan's JSON holds variable values; only resource_changes is read.
+        const shown = await this.exec(run, { phase: "plan", args: ["show", "-json", "-no-color", path.basename(plan.planFile)], captureStdout: true, cwd: dir });
+        return replacementsInPlan(JSON.parse(shown.stdout));
+      } finally {
+        await this.discardPlan(plan.planFile);
+      }
+    } finally {
+      await writeConfig(dir, run.configJson);
     }
   }
 
@@ -429,8 +451,11 @@ export class TerraformRunner {
       if (stored) ({ state, digest } = stored);
     }
     if (state === undefined) return { pushed: false };
+    // `state push` reads its input as plain state (OpenTofu's state push disables encryption for
+    // it), but with state encryption on, tofu wrote errored.tfstate encrypted.
+    const plain = isEncryptedState(state) ? await this.decryptState(run, state) : state;
     const file = path.join(dir, `.ptm-push-${randomUUID()}.tfstate`);
-    await writeFile(file, state, { mode: 0o600 });
+    await writeFile(file, plain, { mode: 0o600 });
     let pushed = true;
     try {
       await this.exec(run, {
@@ -449,6 +474,23 @@ export class TerraformRunner {
     await rm(local, { force: true });
     if (store && digest !== undefined) await store.clear(run.workspace, digest);
     return { pushed };
+  }
+
+  /**
+   * The plain state of an encrypted state file: `state pull` in a directory holding only that
+   * file (the implicit local backend, no init needed), with the run's encryption configuration,
+   * prints it decrypted. The directory is removed at once; the output is never logged.
+   */
+  private async decryptState(run: RunOptions, encrypted: Buffer): Promise<Buffer> {
+    const dir = path.join(this.workdir(run), `.ptm-decrypt-${randomUUID()}`);
+    await mkdir(dir, { mode: 0o700 });
+    try {
+      await writeFile(path.join(dir, "terraform.tfstate"), encrypted, { mode: 0o600 });
+      const pulled = await this.exec(run, { phase: "state", args: ["state", "pull"], captureStdout: true, cwd: dir });
+      return Buffer.from(pulled.stdout);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   /** `version -json`; with a run, also the providers selected in its work directory. */
@@ -766,3 +808,18 @@ function abortKind(signal: AbortSignal | undefined): "timeout" | "aborted" {
   return reason instanceof Error && reason.name === "TimeoutError" ? "timeout" : "aborted";
 }
 
+/** Writes main.tf.json atomically (a reader never sees half a configuration). */
+async function writeConfig(dir: string, configJson: string): Promise<void> {
+  const tmp = path.join(dir, `.${CONFIG_FILE}.${randomUUID()}`);
+  await writeFile(tmp, configJson, { mode: 0o600 });
+  await rename(tmp, path.join(dir, CONFIG_FILE));
+}
+
+/** OpenTofu's encrypted state format: the state's JSON replaced by `encrypted_data` (and key metadata). */
+function isEncryptedState(state: Buffer): boolean {
+  try {
+    return typeof (JSON.parse(state.toString("utf8")) as { encrypted_data?: unknown }).encrypted_data === "string";
+  } catch {
+    return false;
+  }
+}

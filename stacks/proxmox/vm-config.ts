@@ -94,4 +94,6 @@ export interface VirtualEnvironmentVmConfig {
   readonly onBoot?: boolean;
   readonly protection?: boolean;
   readonly poolId?: string;
+  /** Migrate the VM when node_name changes, instead of re-creating it. */
+  readonly migrate?: boolean;
 }

@@ -118,5 +118,6 @@ export function vmToTerraform(c: VirtualEnvironmentVmConfig): Attributes {
     on_boot: c.onBoot,
     protection: c.protection,
     pool_id: c.poolId,
+    migrate: c.migrate,
   });
 }

@@ -1,9 +1,7 @@
 import { execFile } from "node:child_process";
-import https from "node:https";
 import net from "node:net";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import type { StatusCondition } from "../../src/api/status.js";
 import type { ProxmoxConnectionObject, ProxmoxVMObject } from "../../src/kube/types.js";
 import { simulatorCertificate } from "../../src/simulator/cert.js";
 import { DEFAULT_SEED } from "../../src/simulator/seed.js";
@@ -11,14 +9,12 @@ import { kubectl } from "../support/kube.js";
 import { proxmoxVm } from "../support/manifests.js";
 import { yamlOf } from "../support/operator-harness.js";
 import { useOperatorHarness } from "../support/suite-hooks.js";
+import { condition, CONSENT, getConnection as connectionIn, ShownTimes, simCall, waitForConnection as waitForConnectionIn } from "./first-contact-support.js";
 
 const run = promisify(execFile);
-const CONSENT = { "proxmox.terraform-manager.dev/consumer": "proxmox-terraform-manager" };
 
 /** Seconds from applying a manifest to its status saying what is wrong: printed, not asserted. */
-const shown: [string, string, number][] = [];
-
-const condition = (obj: { status?: { conditions?: StatusCondition[] } } | undefined, type: string) => obj?.status?.conditions?.find((c) => c.type === type);
+const shown = new ShownTimes();
 
 /**
  * The first things a new user meets when pointing the operator at their own Proxmox: each says
@@ -36,27 +32,13 @@ describe("first contact with a Proxmox", () => {
     },
   });
 
-  afterAll(() => {
-    console.info(`first contact: seconds until status said what is wrong\n${shown.map(([c, r, s]) => `  ${c.padEnd(34)} ${r.padEnd(22)} ${s.toFixed(1)}`).join("\n")}`);
-  });
+  afterAll(() => shown.print("first contact"));
 
   /** Proxmox VMs named like this manifest (the VM name is metadata.name): 0 means nothing was created. */
   const madeFor = (name: string) => h.simVms().filter((vm) => vm.conf.name === name).length;
 
-  async function getConnection(name: string): Promise<ProxmoxConnectionObject> {
-    return JSON.parse(await kubectl(["get", "-n", h.namespace, "pxc", name, "-o", "json"])) as ProxmoxConnectionObject;
-  }
-
-  async function waitForConnection(name: string, predicate: (c: ProxmoxConnectionObject) => boolean, timeoutMs = 60_000): Promise<ProxmoxConnectionObject> {
-    const deadline = Date.now() + timeoutMs;
-    let last: ProxmoxConnectionObject | undefined;
-    while (Date.now() < deadline) {
-      last = await getConnection(name);
-      if (predicate(last)) return last;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    throw new Error(`timed out waiting for ProxmoxConnection ${name}; last status: ${JSON.stringify(last?.status, null, 2)}`);
-  }
+  const getConnection = (name: string) => connectionIn(h, name);
+  const waitForConnection = (name: string, predicate: (c: ProxmoxConnectionObject) => boolean, timeoutMs?: number) => waitForConnectionIn(h, name, predicate, timeoutMs);
 
   async function secret(name: string, data: Record<string, string>): Promise<void> {
     await kubectl(["apply", "-n", h.namespace, "-f", "-"], yamlOf({ apiVersion: "v1", kind: "Secret", metadata: { name, labels: CONSENT }, stringData: data }));
@@ -76,7 +58,7 @@ describe("first contact with a Proxmox", () => {
     const started = Date.now();
     await h.apply(proxmoxVm(name, { started: false, ...spec }));
     const vm = await h.waitForVm(name, (v) => condition(v, type)?.reason === reason && condition(v, type)?.status === (type === "Stalled" ? "True" : "False"), 60_000);
-    shown.push([label, reason, (Date.now() - started) / 1000]);
+    shown.record(label, reason, started);
     return vm!;
   }
 
@@ -190,22 +172,7 @@ describe("first contact with a Proxmox", () => {
   });
 
   /** A Proxmox API call as a person would make it (form-encoded, with the simulator's token). */
-  async function proxmoxCall(method: string, path: string, params: Record<string, string>): Promise<unknown> {
-    const body = new URLSearchParams(params).toString();
-    return new Promise((resolve, reject) => {
-      const req = https.request(
-        new URL(`api2/json${path}`, h.sim.url),
-        { method, rejectUnauthorized: false, headers: { Authorization: `PVEAPIToken=${h.sim.token}`, "Content-Type": "application/x-www-form-urlencoded", "Content-Length": Buffer.byteLength(body) } },
-        (res) => {
-          let text = "";
-          res.on("data", (c: Buffer) => (text += c.toString()));
-          res.on("end", () => ((res.statusCode ?? 500) < 300 ? resolve(JSON.parse(text || "{}")) : reject(new Error(`${method} ${path}: ${res.statusCode} ${res.statusMessage} ${text}`))));
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
-  }
+  const proxmoxCall = (method: string, path: string, params: Record<string, string>) => simCall(h, method, path, params);
 });
 
 /** A port on 127.0.0.1 that nothing listens on (bound, then closed). */

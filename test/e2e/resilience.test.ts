@@ -1,26 +1,13 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { kubectl } from "../support/kube.js";
 import { proxmoxVm } from "../support/manifests.js";
 import { guardOperatorHarness, useOperatorHarness } from "../support/suite-hooks.js";
 import { OperatorHarness } from "../support/operator-harness.js";
-import { repoRoot } from "../support/paths.js";
 import { waitFor } from "../support/wait.js";
 
 function vm(name: string, extra: Record<string, unknown> = {}) {
   return proxmoxVm(name, { cpu: { cores: 1 }, memory: { dedicated: 1024 }, agent: { enabled: true, timeout: "2m" }, ...extra });
-}
-
-/** A worker in its own process, so a test can SIGKILL it like a crashed pod. */
-function startWorkerProcess(env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "src/main.ts"), "--role", "worker"], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  return child;
 }
 
 describe("resilience: faults, retries, crashes and load", () => {
@@ -77,49 +64,21 @@ describe("resilience: faults, retries, crashes and load", () => {
     }, 600_000);
   });
 
-  describe("with a worker process that is killed mid-apply", () => {
+  // A worker SIGKILLed mid-apply (with tofu and the provider) is test/e2e/faults-processes.test.ts.
+  describe("with a worker process", () => {
     const h = new OperatorHarness({
       roles: ["controller"],
-      // A slow clone leaves time to kill the worker while tofu is creating the VM.
+      // A slow clone leaves time to stop the worker while tofu is creating the VM.
       simulator: { taskDurations: { qmclone: 5000 } },
       env: { PTM_JOB_LOCK_DURATION: "6s" },
     });
     guardOperatorHarness(h);
-    const workers: ChildProcess[] = [];
     beforeAll(() => h.start().then(() => undefined));
-    afterAll(async () => {
-      for (const w of workers) if (w.exitCode === null) w.kill("SIGTERM");
-      await h.close();
-    });
-
-    it("recovers to Ready with exactly one VM", async () => {
-      const first = startWorkerProcess(h.operatorEnv());
-      workers.push(first);
-      await h.apply(vm("crash"));
-      await h.waitForVm("crash", (v) => v?.status?.conditions?.some((c) => c.type === "Reconciling" && c.reason === "Cloning") === true, 120_000);
-      // Tofu is mid-create: the clone task runs in the simulator.
-      first.kill("SIGKILL");
-      await once(first, "exit");
-      const second = startWorkerProcess(h.operatorEnv());
-      workers.push(second);
-      const ready = await h.waitForReady("crash", 1, 300_000);
-      const vms = h.simVms();
-      expect(vms).toHaveLength(1);
-      expect(vms[0]!.vmid).toBe(ready?.status?.vmId);
-      const runs = await h.runsOf("crash");
-      expect(runs.at(-1)?.status).toMatch(/succeeded|no_changes/);
-    }, 400_000);
+    afterAll(() => h.close());
 
     it("lets the current run finish on SIGTERM, then exits", async () => {
-      // Only this test's worker may take the run, so that "Cloning" proves it is up and busy.
-      for (const w of workers.splice(0)) {
-        if (w.exitCode === null && w.signalCode === null) {
-          w.kill("SIGTERM");
-          await once(w, "exit");
-        }
-      }
-      const worker = startWorkerProcess({ ...h.operatorEnv(), PTM_SHUTDOWN_GRACE: "2m" });
-      workers.push(worker);
+      // This test's worker is the only one, so that "Cloning" proves it is up and busy.
+      const worker = h.startOperatorProcess(["worker"], { name: "graceful", env: { PTM_SHUTDOWN_GRACE: "2m" } });
       await h.apply(vm("graceful"));
       await h.waitForVm("graceful", (v) => v?.status?.conditions?.some((c) => c.type === "Reconciling" && c.reason === "Cloning") === true, 120_000);
       worker.kill("SIGTERM");

@@ -1,9 +1,12 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { kubectl } from "../support/kube.js";
 import { proxmoxVm } from "../support/manifests.js";
 import { OperatorHarness } from "../support/operator-harness.js";
+import { repoRoot } from "../support/paths.js";
 import { DESKTOP, launchChromium, openPage, PHONE, screenshot, TcpRelay, type WatchedPage } from "../support/browser.js";
 
 // The status page in a real Chromium, against the real sidecar of a real operator (controller,
@@ -217,8 +220,54 @@ describe("status page", () => {
     await dark.page.goto(`${relay.url}/?token=${TOKEN}`);
     await row(dark.page).waitFor();
     const background = await dark.page.locator("body").evaluate((body) => body.ownerDocument.defaultView.getComputedStyle(body).backgroundColor);
-    expect(background).toBe("rgb(12, 16, 22)");
+    // The page's own palette: --bg of the dark scheme in styles.css, not the light one.
+    const css = readFileSync(path.join(repoRoot, "src/http/public/styles.css"), "utf8");
+    const darkBlock = css.slice(css.indexOf("@media (prefers-color-scheme: dark)"));
+    const hexToRgb = (hex: string) => `rgb(${[1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(", ")})`;
+    const bgOf = (text: string) => hexToRgb(/--bg:\s*(#[0-9a-f]{6});/i.exec(text)![1]!);
+    expect(bgOf(darkBlock)).not.toBe(bgOf(css));
+    expect(background).toBe(bgOf(darkBlock));
     await screenshot(dark.page, "desktop-dark");
     expect(dark.problems).toEqual([]);
+  });
+  it("shows the Proxmox connections and their health, a broken one with what to do", async () => {
+    // A second connection whose token Proxmox refuses (a Secret with a wrong secret).
+    await kubectl(["apply", "-n", h.namespace, "-f", "-"], JSON.stringify({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "refused-token", labels: { "proxmox.terraform-manager.dev/consumer": "proxmox-terraform-manager" } },
+      stringData: { token: `PVEAPIToken=${h.sim.tokenId}=00000000-0000-4000-8000-000000000000` },
+    }));
+    await h.apply({
+      apiVersion: "proxmox.terraform-manager.dev/v1alpha1",
+      kind: "ProxmoxConnection",
+      metadata: { name: "refused" },
+      spec: { endpoint: h.sim.url, tokenSecretRef: { name: "refused-token", key: "token" }, insecureSkipTLSVerify: true },
+    });
+    const watched = await openPage(browser, DESKTOP);
+    const { page } = watched;
+    await page.goto(`${relay.url}/?token=${TOKEN}`);
+    const item = (name: string) => page.locator(`#connections .pxc-item[data-connection="${h.namespace}/${name}"]`);
+    await item("pve").locator(".ready.tone-ok").waitFor({ timeout: 30_000 });
+    // The panel reads the connections again every few seconds: the refused one shows up by itself.
+    await page.locator(`#connections .pxc-item[data-connection="${h.namespace}/refused"][data-reason="AuthenticationFailed"]`).waitFor({ timeout: 60_000 });
+
+    // What the page shows is what the API says (which the REST test checks against the operator).
+    const { items } = await api<{ items: { name: string; endpoint: string; version: string | null; nodeCount: number | null; ready: { reason: string; message: string } }[] }>("connections");
+    const pve = items.find((c) => c.name === "pve")!;
+    const refused = items.find((c) => c.name === "refused")!;
+    expect(await item("pve").locator(".pxc-endpoint").textContent()).toBe(pve.endpoint);
+    expect(await item("pve").locator(".pxc-version").textContent()).toBe(pve.version);
+    expect(await item("pve").locator(".pxc-nodes").textContent()).toBe(String(pve.nodeCount));
+    expect(await item("pve").locator(".pxc-message").textContent()).toBe(pve.ready.message);
+    expect(await item("refused").locator(".ready-label").textContent()).toBe(refused.ready.reason);
+    expect(await item("refused").locator(".pxc-message").textContent()).toBe(refused.ready.message);
+    expect(refused.ready.message).toContain("check the token id and secret");
+    // No token or Secret contents anywhere on the page.
+    const text = (await page.locator("body").textContent()) ?? "";
+    expect(text).not.toContain(h.sim.token.split("=")[1]);
+    expect(text).not.toContain("refused-token");
+    await screenshot(page, "desktop-connections");
+    expect(watched.problems).toEqual([]);
   });
 });

@@ -3,6 +3,8 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RUNS_MAX_LIMIT } from "../../src/http/query.js";
 import { operatorVersion } from "../../src/telemetry/build-info.js";
+import type { ProxmoxConnectionObject } from "../../src/kube/types.js";
+import { kubectl } from "../support/kube.js";
 import { OperatorHarness } from "../support/operator-harness.js";
 import { guardOperatorHarness } from "../support/suite-hooks.js";
 import { platformEnv } from "../support/platform-env.js";
@@ -184,11 +186,43 @@ describe("sidecar REST API and metrics, end to end", () => {
     await h.waitForReady("web", 2);
   });
 
+  it("lists the connection with its health as the operator's check wrote it, and never its token", async () => {
+    const pxc = JSON.parse(await kubectl(["get", "-n", h.namespace, "pxc", "pve", "-o", "json"])) as ProxmoxConnectionObject;
+    const ready = pxc.status!.conditions!.find((c) => c.type === "Ready")!;
+    // The sidecar's informer may be a moment behind the API server.
+    const res = await waitFor("the sidecar to list the checked connection", async () => {
+      const answer = await get("/api/v1/connections");
+      return answer.status === 200 && answer.body.items[0]?.lastCheckTime === pxc.status!.lastCheckTime && answer;
+    });
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    expect(res.body.items).toEqual([
+      {
+        namespace: h.namespace,
+        name: "pve",
+        endpoint: pxc.spec.endpoint,
+        version: pxc.status!.version,
+        ready: { status: "True", reason: "Connected", message: ready.message, lastTransitionTime: ready.lastTransitionTime },
+        nodeCount: pxc.status!.nodeCount,
+        nodesOnline: pxc.status!.inventory!.nodes.filter((n) => n.online).length,
+        lastCheckTime: pxc.status!.lastCheckTime,
+      },
+    ]);
+    expect((await get(`/api/v1/connections?namespace=${h.namespace}`)).body.items).toHaveLength(1);
+    expect((await get("/api/v1/connections?namespace=some-other-namespace")).body.items).toEqual([]);
+    expect((await get("/api/v1/connections?namespace=Bad_Name")).status).toBe(400);
+    expect((await get("/api/v1/connections", null)).status).toBe(401);
+    // The token's secret and the Secret it lives in never appear (the check's message names the
+    // token id, as the connection's own status does: an id is not a credential).
+    expect(res.text).not.toContain(pxc.spec.tokenSecretRef.name);
+    expect(res.text).not.toContain(h.sim.token.split("=").at(-1)!);
+    expect(Object.keys(res.body.items[0]).sort()).toEqual(["endpoint", "lastCheckTime", "name", "namespace", "nodeCount", "nodesOnline", "ready", "version"]);
+  });
+
   it("reports ready with every dependency checked", async () => {
     const res = await get("/readyz", null);
     expect(res.status).toBe(200);
     expect(res.body.status).toBe("ready");
-    expect(Object.keys(res.body.checks).sort()).toEqual(["eventStream", "kubernetes", "postgres", "redis", "vmCache"]);
+    expect(Object.keys(res.body.checks).sort()).toEqual(["connectionCache", "eventStream", "kubernetes", "postgres", "redis", "vmCache"]);
     for (const check of Object.values(res.body.checks) as { ok: boolean }[]) expect(check.ok).toBe(true);
   });
 
@@ -234,10 +268,10 @@ describe("sidecar REST API and metrics, end to end", () => {
     for (const secret of secrets) expect(secret.length, "a secret this short would match by chance").toBeGreaterThanOrEqual(8);
     // Every kind of answer, asked for here (and whatever the other tests of this file collected).
     const [latest] = (await get(`/api/v1/runs?namespace=${h.namespace}&name=web&limit=1`)).body.items;
-    for (const path of ["/api/v1/vms", `/api/v1/namespaces/${h.namespace}/vms/web`, `/api/v1/runs/${latest.id}`, `/api/v1/runs/${latest.id}/events`, "/api/v1/openapi.json", "/metrics", "/readyz", "/api/v1/nothing"]) {
+    for (const path of ["/api/v1/vms", "/api/v1/connections", `/api/v1/namespaces/${h.namespace}/vms/web`, `/api/v1/runs/${latest.id}`, `/api/v1/runs/${latest.id}/events`, "/api/v1/openapi.json", "/metrics", "/readyz", "/api/v1/nothing"]) {
       expect((await get(path)).status, path).not.toBe(401);
     }
-    expect(bodies.length).toBeGreaterThanOrEqual(9);
+    expect(bodies.length).toBeGreaterThanOrEqual(10);
     for (const body of bodies) for (const secret of secrets) expect(body.includes(secret)).toBe(false);
   });
 });

@@ -49,10 +49,11 @@ describe("SSE: a client that reads too slowly", () => {
     const start = slow.lastEventId!;
     slow.pause();
 
-    // Up to 160 MiB: far more than the socket buffers on both ends hold.
+    // Up to 160 MiB: far more than the socket buffers on both ends hold. A round is over when the
+    // healthy client has it all: the sidecar has then handed each event to every client.
     for (let round = 0; round < 100 && (await metric("ptm_sse_slow_disconnects_total")) < 1; round++) {
       await publish(100);
-      await new Promise((r) => setTimeout(r, 250));
+      await healthy.waitFor((c) => c.messages.length === seq, 60_000, `round ${round + 1} on the healthy client`);
     }
     expect(await metric("ptm_sse_slow_disconnects_total")).toBe(1);
     const total = seq;

@@ -89,7 +89,8 @@ const EXPECTED_RULES: Record<(typeof ROLES)[number], Rule[]> = {
     { apiGroups: [GROUP], resources: ["proxmoxconnections"], verbs: ["get"] },
     { apiGroups: [""], resources: ["events"], verbs: ["create"] },
   ],
-  sidecar: [{ apiGroups: [GROUP], resources: ["proxmoxvms"], verbs: ["list", "watch"] }],
+  // Its informers: GET /api/v1/vms and /api/v1/connections.
+  sidecar: [{ apiGroups: [GROUP], resources: ["proxmoxvms", "proxmoxconnections"], verbs: ["list", "watch"] }],
 };
 
 const deployment = (objects: Manifest[], role: string) => findObject(objects, "Deployment", `-${role}`) as Deployment;

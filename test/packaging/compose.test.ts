@@ -1,9 +1,16 @@
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pg from "pg";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
+import { readEnv } from "../../src/config/env.js";
+import { openDatabase } from "../../src/store/database.js";
+import { migrate, readerRole } from "../../src/store/migrations.js";
+import { withPg } from "../support/platform-data.js";
+import { allRefused, refusals, writesRefusedTo } from "./read-only-login.js";
 import { ensureCrds } from "../support/operator-harness.js";
 import { deleteNamespace, kubectl, uniqueName } from "../support/kube.js";
 import { repoRoot } from "../support/paths.js";
@@ -122,6 +129,8 @@ describe("compose/compose.yaml", () => {
       expect(s.depends_on).toEqual({
         redis: expect.objectContaining({ condition: "service_healthy" }),
         postgres: expect.objectContaining({ condition: "service_healthy" }),
+        // The sidecar's read-only login cannot migrate: it starts once the controller has.
+        ...(role === "sidecar" ? { controller: expect.objectContaining({ condition: "service_healthy" }) } : {}),
       });
     }
     // One service builds the image from the repository; the others run the same tag.
@@ -145,8 +154,9 @@ describe("compose/compose.yaml", () => {
       expect(db.protocol).toBe("postgres:");
       expect(db.hostname).toBe("postgres");
       expect(db.port).toBe("5432");
-      expect(db.username).toBe(postgres.POSTGRES_USER);
-      expect(decodeURIComponent(db.password)).toBe(postgres.POSTGRES_PASSWORD);
+      // The sidecar reads with its own login (see "the sidecar's read-only login" below).
+      expect(db.username).toBe(role === "sidecar" ? postgres.PTM_SIDECAR_DB_USER : postgres.POSTGRES_USER);
+      expect(decodeURIComponent(db.password)).toBe(role === "sidecar" ? postgres.PTM_SIDECAR_DB_PASSWORD : postgres.POSTGRES_PASSWORD);
       expect(db.pathname).toBe(`/${postgres.POSTGRES_DB}`);
       expect(db.searchParams.get("sslmode")).toBe("disable");
       expect(hostPathOf(s, env.KUBECONFIG!)).toBe(kubeconfigFile);
@@ -193,9 +203,13 @@ describe("compose/compose.yaml", () => {
     const custom = composeConfig(["compose.yaml"], { PTM_IMAGE: "registry.example/ptm:1.2.3", POSTGRES_PASSWORD: "another-placeholder", PTM_SIDECAR_HOST_PORT: "18080" });
     for (const role of OPERATOR_ROLES) {
       expect(service(custom, role).image).toBe("registry.example/ptm:1.2.3");
-      expect(new URL(service(custom, role).environment!.DATABASE_URL!).password).toBe("another-placeholder");
+      expect(new URL(service(custom, role).environment!.DATABASE_URL!).password).toBe(role === "sidecar" ? "change-me" : "another-placeholder");
     }
     expect(service(custom, "postgres").environment!.POSTGRES_PASSWORD).toBe("another-placeholder");
+    const sidecarLogin = composeConfig(["compose.yaml"], { POSTGRES_SIDECAR_PASSWORD: "sidecar-placeholder" });
+    expect(new URL(service(sidecarLogin, "sidecar").environment!.DATABASE_URL!).password).toBe("sidecar-placeholder");
+    expect(service(sidecarLogin, "postgres").environment!.PTM_SIDECAR_DB_PASSWORD).toBe("sidecar-placeholder");
+    expect(new URL(service(sidecarLogin, "controller").environment!.DATABASE_URL!).password).toBe("change-me");
     expect(service(custom, "sidecar").ports).toEqual([expect.objectContaining({ target: 8080, published: "18080" })]);
   });
 
@@ -300,5 +314,118 @@ describe("compose/simulator-connection.yaml", () => {
     } finally {
       await deleteNamespace(namespace);
     }
+  });
+});
+
+describe("compose: the sidecar's read-only login", () => {
+  const initScript = "/docker-entrypoint-initdb.d/10-sidecar-login.sh";
+  // Names of this test's own: roles are cluster-wide and other tests share the server.
+  const schema = `cmp_${randomBytes(4).toString("hex")}`;
+  const stateSchema = `${schema}_state`;
+  const login = `${schema}_sidecar`;
+  const password = randomBytes(12).toString("hex");
+  const adminUrl = () => {
+    const url = new URL(platformEnv().DATABASE_URL);
+    url.searchParams.set("sslmode", "disable");
+    return url;
+  };
+
+  /** The init script as the postgres image runs it: its environment from compose, as POSTGRES_USER. */
+  function runInitScript(): { status: number | null; stderr: string } {
+    const postgres = service(model, "postgres");
+    const admin = adminUrl();
+    const env = {
+      ...(Object.fromEntries(Object.entries(postgres.environment!).filter(([, v]) => v !== null)) as Record<string, string>),
+      PTM_DB_SCHEMA: schema,
+      PTM_SIDECAR_DB_USER: login,
+      PTM_SIDECAR_DB_PASSWORD: password,
+      // The platform's server instead of the container's socket.
+      POSTGRES_USER: decodeURIComponent(admin.username),
+      POSTGRES_DB: admin.pathname.slice(1),
+      PGHOST: admin.hostname,
+      PGPORT: admin.port || "5432",
+      PGPASSWORD: decodeURIComponent(admin.password),
+      PGSSLMODE: "disable",
+      PATH: `${platformEnv().PATH}:${process.env.PATH ?? ""}`,
+    };
+    const result = spawnSync("bash", [hostPathOf(postgres, initScript)!], { env, encoding: "utf8" });
+    if (result.error) throw result.error;
+    return { status: result.status, stderr: result.stderr };
+  }
+
+  beforeAll(async () => {
+    // As on a first `docker compose up`: the init script, then the operator's migrations.
+    const first = runInitScript();
+    expect(first, first.stderr).toEqual({ status: 0, stderr: "" });
+    const pool = new pg.Pool({ connectionString: adminUrl().toString(), max: 1 });
+    try {
+      await migrate(pool, schema);
+    } finally {
+      await pool.end();
+    }
+    await withPg(async (c) => {
+      await c.query(`create schema ${stateSchema}`);
+      await c.query(`create table ${stateSchema}.states (id bigserial primary key, name text unique not null, data text)`);
+      await c.query(`insert into ${schema}.runs (namespace, name, uid, generation, spec_hash, action, status) values ('ns', 'web', 'u', 1, 'h', 'apply', 'succeeded')`);
+    });
+  });
+
+  afterAll(async () => {
+    await withPg(async (c) => {
+      await c.query(`drop schema if exists ${schema} cascade`);
+      await c.query(`drop schema if exists ${stateSchema} cascade`);
+      await c.query(`drop role if exists ${login}`);
+      await c.query(`drop owned by ${readerRole(schema)}`).catch(() => undefined);
+      await c.query(`drop role if exists ${readerRole(schema)}`);
+    });
+  });
+
+  const sidecarUrl = () => {
+    const url = adminUrl();
+    url.username = login;
+    url.password = password;
+    return url.toString();
+  };
+
+  it("is mounted for PostgreSQL's first start and names the operator's schema", () => {
+    const postgres = service(model, "postgres");
+    const script = hostPathOf(postgres, initScript);
+    expect(script).toBe(path.join(composeDir, "postgres/10-sidecar-login.sh"));
+    expect(postgres.volumes!.find((v) => v.target === initScript)?.read_only).toBe(true);
+    // The role the script makes is the one the operator's migrations grant SELECT to.
+    const operator = service(model, "controller").environment!;
+    const operatorSchema = readEnv({ REDIS_URL: operator.REDIS_URL!, DATABASE_URL: operator.DATABASE_URL!, ...(operator.PTM_DB_SCHEMA ? { PTM_DB_SCHEMA: operator.PTM_DB_SCHEMA } : {}) }).PTM_DB_SCHEMA;
+    expect(postgres.environment!.PTM_DB_SCHEMA).toBe(operatorSchema);
+  });
+
+  it("makes a login that is a member of the reader role only, with no other power", async () => {
+    const { rows } = await withPg((c) =>
+      c.query(
+        `select r.rolcanlogin, r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolbypassrls,
+                array(select g.rolname::text from pg_auth_members m join pg_roles g on g.oid = m.roleid where m.member = r.oid) as member_of
+           from pg_roles r where r.rolname = $1`,
+        [login],
+      ),
+    );
+    expect(rows).toEqual([{ rolcanlogin: true, rolsuper: false, rolcreaterole: false, rolcreatedb: false, rolbypassrls: false, member_of: [readerRole(schema)] }]);
+  });
+
+  it("can be run again on an initialised server (documented for older volumes)", async () => {
+    expect(runInitScript()).toEqual({ status: 0, stderr: "" });
+    const { rows } = await withPg((c) => c.query(`select count(*)::int as n from pg_roles where rolname in ($1, $2)`, [login, readerRole(schema)]));
+    expect(rows).toEqual([{ n: 2 }]);
+  });
+
+  it("reads runs through the operator's own store, and cannot write them or read Terraform state", async () => {
+    const db = await openDatabase(sidecarUrl(), schema, { max: 1 });
+    try {
+      expect((await db.runs.list({ limit: 10 })).runs.map((r) => r.name)).toEqual(["web"]);
+    } finally {
+      await db.close();
+    }
+    const statements = writesRefusedTo(schema, stateSchema);
+    expect(await refusals(sidecarUrl(), statements)).toEqual(allRefused(statements));
+    const { rows } = await withPg((c) => c.query(`select name, status from ${schema}.runs`));
+    expect(rows).toEqual([{ name: "web", status: "succeeded" }]);
   });
 });

@@ -66,6 +66,16 @@ function expandArgs(text: string, args: Record<string, string>): string {
   return text.replace(/\$\{(\w+)\}|\$(\w+)/g, (_m, a: string | undefined, b: string | undefined) => args[(a ?? b)!] ?? "");
 }
 
+/** Compares dotted release numbers ("1.26.6" vs "1.26"): negative, zero or positive. */
+function compareVersions(a: string, b: string): number {
+  const [x, y] = [a, b].map((v) => v.split(".").map(Number));
+  for (let i = 0; i < Math.max(x!.length, y!.length); i++) {
+    const d = (x![i] ?? 0) - (y![i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
 function unquote(value: string): string {
   return value.replace(/^"(.*)"$/s, "$1");
 }
@@ -93,13 +103,33 @@ describe("Dockerfile, as BuildKit reads it", () => {
     expect(parsed.warnings).toEqual([]);
     expect(parsed.stages.map((s) => s.name)).toEqual(["tools", "build", "prod-deps", "simulator", "runtime"]);
     const bases = Object.fromEntries(parsed.stages.map((s) => [s.name, expandArgs(s.base, parsed.metaArgs)]));
-    expect(bases).toEqual({ tools: "golang:1.26-bookworm", build: "node:20-bookworm-slim", "prod-deps": "node:20-bookworm-slim", simulator: "node:20-bookworm-slim", runtime: "node:20-bookworm-slim" });
+    const nodeBase = parsed.metaArgs.NODE_IMAGE!;
+    expect(bases).toEqual({ tools: parsed.metaArgs.GO_IMAGE, build: nodeBase, "prod-deps": nodeBase, simulator: nodeBase, runtime: nodeBase });
     // COPY --from names only stages defined before it.
     parsed.stages.forEach((stage, index) => {
       for (const c of stage.commands.filter((c) => c.from)) {
         expect(parsed.stages.slice(0, index).map((s) => s.name), `${stage.name}: COPY --from=${c.from}`).toContain(c.from);
       }
     });
+  });
+
+  it("pins both base images to an exact release by digest, as new as the code needs", () => {
+    const pinned = /^(?<image>[a-z]+):(?<version>\d+\.\d+\.\d+)-(?<variant>[a-z-]+)@sha256:[0-9a-f]{64}$/;
+    const go = pinned.exec(parsed.metaArgs.GO_IMAGE ?? "")?.groups;
+    const node = pinned.exec(parsed.metaArgs.NODE_IMAGE ?? "")?.groups;
+    expect(go, `GO_IMAGE ${parsed.metaArgs.GO_IMAGE} is image:x.y.z-variant@sha256:<digest>`).toBeDefined();
+    expect(node, `NODE_IMAGE ${parsed.metaArgs.NODE_IMAGE} is image:x.y.z-variant@sha256:<digest>`).toBeDefined();
+    expect([go!.image, go!.variant, node!.image, node!.variant]).toEqual(["golang", "bookworm", "node", "bookworm-slim"]);
+    const [goVersion, nodeVersion] = [go!.version!, node!.version!];
+    // The Go release builds every wrapper module without fetching a toolchain: not older than any `go` line.
+    const goLines = ["tofu", "provider"].map((m) => /^go (\S+)$/m.exec(readFileSync(path.join(repoRoot, "test/platform", m, "go.mod"), "utf8"))![1]!);
+    for (const needed of goLines) expect(compareVersions(goVersion, needed), `golang ${goVersion} >= go ${needed}`).toBeGreaterThanOrEqual(0);
+    // The Node release satisfies package.json's engines (">=x.y" or ">=x.y.z") within its major.
+    const engines = (JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { engines: { node: string } }).engines.node;
+    const minimum = /^>=(\d+(?:\.\d+){1,2})$/.exec(engines)?.[1];
+    expect(minimum, `engines.node ${engines}`).toBeDefined();
+    expect(nodeVersion.split(".")[0]).toBe(minimum!.split(".")[0]);
+    expect(compareVersions(nodeVersion, minimum!)).toBeGreaterThanOrEqual(0);
   });
 
   it("builds tofu and the provider with scripts/build-tools from the pinned wrapper modules", () => {

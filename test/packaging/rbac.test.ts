@@ -7,6 +7,7 @@ import { proxmoxVm } from "../support/manifests.js";
 import { OperatorHarness, yamlOf } from "../support/operator-harness.js";
 import { guardOperatorHarness } from "../support/suite-hooks.js";
 import { platformEnv } from "../support/platform-env.js";
+import { waitFor } from "../support/wait.js";
 import { renderChart } from "./chart-helpers.js";
 
 const execFileAsync = promisify(execFile);
@@ -119,9 +120,16 @@ describe("the chart's RBAC, with the operator running as its ServiceAccounts", (
     // Events were recorded as the operator.
     const events = JSON.parse(await kubectl(["get", "events", "-n", h.namespace, "--field-selector", "involvedObject.name=least-privilege", "-o", "json"])) as { items: unknown[] };
     expect(events.items.length).toBeGreaterThan(0);
-    // The sidecar lists it through its read-only account.
+    // The sidecar lists it, and the connection it uses, through its read-only account.
     const listed = (await (await fetch(`${h.sidecarUrl}/api/v1/vms`)).json()) as { items: { name: string }[] };
     expect(listed.items.map((i) => i.name)).toContain("least-privilege");
+    const pve = await waitFor("the sidecar to list the Ready connection pve", async () => {
+      const res = await fetch(`${h.sidecarUrl}/api/v1/connections`);
+      if (res.status !== 200) return undefined;
+      const found = ((await res.json()) as { items: { name: string; endpoint: string; ready: { status: string } }[] }).items.find((c) => c.name === "pve");
+      return found?.ready.status === "True" ? found : undefined;
+    });
+    expect(pve.endpoint).toBe(h.sim.url);
 
     await kubectl(["delete", "-n", h.namespace, "pvm", "least-privilege", "--timeout=120s"]);
     expect(h.simVms()).toHaveLength(0);
@@ -162,6 +170,9 @@ describe("the chart's RBAC, with the operator running as its ServiceAccounts", (
       [account.sidecar, ["list", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "yes"],
       [account.sidecar, ["patch", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "no"],
       [account.sidecar, ["patch", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns, "--subresource=status"], "no"],
+      [account.sidecar, ["watch", "proxmoxconnections.proxmox.terraform-manager.dev", "-n", ns], "yes"],
+      [account.sidecar, ["get", "proxmoxconnections.proxmox.terraform-manager.dev", "-n", ns], "no"],
+      [account.sidecar, ["update", "proxmoxconnections.proxmox.terraform-manager.dev", "-n", ns, "--subresource=status"], "no"],
       [account.controller, ["update", "proxmoxconnections.proxmox.terraform-manager.dev", "-n", ns], "no"],
       [account.controller, ["update", "proxmoxconnections.proxmox.terraform-manager.dev", "-n", ns, "--subresource=status"], "yes"],
       [account.worker, ["update", "proxmoxconnections.proxmox.terraform-manager.dev", "-n", ns, "--subresource=status"], "no"],

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { guardUnknownRoutes } from "../support/suite-hooks.js";
 import { startSimulator } from "../../src/simulator/index.js";
 import { repoRoot } from "../support/paths.js";
@@ -178,27 +178,34 @@ describe("simulator API", () => {
     expect((await api(t, "GET", agentPath)).statusMessage).toBe("VM 107 is not running");
     await api(t, "PUT", "/nodes/pve1/qemu/107/config", { ipconfig0: "ip=10.1.2.3/24,gw=10.1.2.1", net1: "virtio,bridge=vmbr0,tag=20" });
     await okTask(t, data<string>(await api(t, "POST", "/nodes/pve1/qemu/107/status/start")));
-    expect((await api(t, "GET", agentPath)).statusMessage).toBe("QEMU guest agent is not running");
-    await new Promise((r) => setTimeout(r, 350));
-    const result = data<{ result: Array<{ name: string; "hardware-address": string; "ip-addresses": Array<{ "ip-address": string }> }> }>(
-      await api(t, "GET", agentPath),
-    ).result;
-    expect(result.map((i) => i.name)).toEqual(["lo", "eth0", "eth1"]);
-    expect(result[1]!["ip-addresses"][0]!["ip-address"]).toBe("10.1.2.3");
-    const dhcp = result[2]!["ip-addresses"][0]!["ip-address"];
-    expect(dhcp).toMatch(/^10\.20\.\d+\.\d+$/);
-    // deterministic: asking again gives the same address
-    const again = data<{ result: Array<{ "ip-addresses": Array<{ "ip-address": string }> }> }>(await api(t, "GET", agentPath)).result;
-    expect(again[2]!["ip-addresses"][0]!["ip-address"]).toBe(dhcp);
-    // removing the agent from a running VM is a pending change; after a restart it is gone
-    await api(t, "PUT", "/nodes/pve1/qemu/107/config", { delete: "agent" });
-    expect((await api(t, "GET", agentPath)).status).toBe(200);
-    await okTask(t, data<string>(await api(t, "POST", "/nodes/pve1/qemu/107/status/reboot")));
-    expect((await api(t, "GET", agentPath)).statusMessage).toBe("No QEMU guest agent configured");
+    // The clock alone moves (timers stay real): the agent answers exactly once the boot delay is over.
+    const startedAt = t.sim.state().vms[107]!.startedAt!;
+    vi.useFakeTimers({ toFake: ["Date"], now: startedAt + 299 });
+    try {
+      expect((await api(t, "GET", agentPath)).statusMessage).toBe("QEMU guest agent is not running");
+      vi.setSystemTime(startedAt + 300);
+      const result = data<{ result: Array<{ name: string; "hardware-address": string; "ip-addresses": Array<{ "ip-address": string }> }> }>(
+        await api(t, "GET", agentPath),
+      ).result;
+      expect(result.map((i) => i.name)).toEqual(["lo", "eth0", "eth1"]);
+      expect(result[1]!["ip-addresses"][0]!["ip-address"]).toBe("10.1.2.3");
+      const dhcp = result[2]!["ip-addresses"][0]!["ip-address"];
+      expect(dhcp).toMatch(/^10\.20\.\d+\.\d+$/);
+      // deterministic: asking again gives the same address
+      const again = data<{ result: Array<{ "ip-addresses": Array<{ "ip-address": string }> }> }>(await api(t, "GET", agentPath)).result;
+      expect(again[2]!["ip-addresses"][0]!["ip-address"]).toBe(dhcp);
+      // removing the agent from a running VM is a pending change; after a restart it is gone
+      await api(t, "PUT", "/nodes/pve1/qemu/107/config", { delete: "agent" });
+      expect((await api(t, "GET", agentPath)).status).toBe(200);
+      await okTask(t, data<string>(await api(t, "POST", "/nodes/pve1/qemu/107/status/reboot")));
+      expect((await api(t, "GET", agentPath)).statusMessage).toBe("No QEMU guest agent configured");
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("injects faults, counts each one that fires, and resets", async () => {
-    const none = { delayedRequests: 0, http500: 0, failedTasks: 0, lockTimeouts: 0 };
+    const none = { delayedRequests: 0, http500: 0, failedTasks: 0, lockTimeouts: 0, connectionResets: 0 };
     expect(t.sim.injectedFaults()).toEqual(none);
     t.sim.setFaults({ http500Rate: 1 });
     expect((await api(t, "GET", "/version")).status).toBe(500);
@@ -216,13 +223,13 @@ describe("simulator API", () => {
     t.sim.setFaults({ lockTimeoutVmIds: [], latencyMs: 20 });
     expect((await api(t, "GET", "/version")).status).toBe(200);
     expect((await api(t, "GET", "/nodes")).status).toBe(200);
-    expect(t.sim.injectedFaults()).toEqual({ delayedRequests: 2, http500: 1, failedTasks: 1, lockTimeouts: 1 });
+    expect(t.sim.injectedFaults()).toEqual({ ...none, delayedRequests: 2, http500: 1, failedTasks: 1, lockTimeouts: 1 });
     t.sim.setFaults({ latencyMs: 0 });
 
     // the same controls and counts over HTTP, guarded by the token
     const unauth = await fetchSim(t, "GET", "state", undefined, "");
     expect(unauth.status).toBe(401);
-    expect((await fetchSim(t, "GET", "injected-faults")).body).toEqual({ data: { delayedRequests: 2, http500: 1, failedTasks: 1, lockTimeouts: 1 } });
+    expect((await fetchSim(t, "GET", "injected-faults")).body).toEqual({ data: { ...none, delayedRequests: 2, http500: 1, failedTasks: 1, lockTimeouts: 1 } });
     const put = await fetchSim(t, "PUT", "faults", { latencyMs: 0, http500Rate: 2 });
     expect(put.status).toBe(400);
     expect((await fetchSim(t, "POST", "reset")).status).toBe(200);
@@ -230,6 +237,23 @@ describe("simulator API", () => {
     expect(dump.data.faults.latencyMs).toBe(0);
     expect(dump.data.injectedFaults).toEqual(none);
     expect(Object.keys(dump.data.state.vms)).toEqual(["9000"]);
+  });
+
+  it("resets the connection of the Nth matching request, once; after handling, the request took effect", async () => {
+    t.sim.setFaults({ resetConnection: { method: "POST", route: "/nodes/{node}/qemu/{vmid}/clone", nth: 2, afterHandling: true } });
+    await okTask(t, await clone(t, 110));
+    await expect(api(t, "POST", "/nodes/pve1/qemu/9000/clone", { newid: "111" })).rejects.toThrow(/socket hang up|ECONNRESET/);
+    expect(t.sim.injectedFaults().connectionResets).toBe(1);
+    await t.sim.idle();
+    // The clone ran although its caller never learnt the task.
+    expect(t.sim.state().vms[111]?.conf.lock).toBeUndefined();
+    expect(t.sim.context.tasks.list().filter((task) => task.type === "qmclone" && task.id === "9000")).toHaveLength(2);
+    await okTask(t, await clone(t, 112)); // the rule fired once
+    // Before handling: the request never happened.
+    t.sim.setFaults({ resetConnection: { method: "POST", route: "/nodes/{node}/qemu/{vmid}/clone", nth: 1, afterHandling: false } });
+    await expect(api(t, "POST", "/nodes/pve1/qemu/9000/clone", { newid: "113" })).rejects.toThrow(/socket hang up|ECONNRESET/);
+    expect(t.sim.injectedFaults().connectionResets).toBe(2);
+    expect(t.sim.state().vms[113]).toBeUndefined();
   });
 
   it("persists state to a file and restores it after a restart", async () => {

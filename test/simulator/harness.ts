@@ -3,6 +3,7 @@
  * an in-process Proxmox VE simulator. Suites that start one register
  * `guardUnknownRoutes(() => [t?.sim])` (test/support/suite-hooks.ts).
  */
+import { simApi, waitForTask } from "../support/proxmox-call.js";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { startSimulator, type RunningSimulator, type SimulatorOptions } from "../../src/simulator/index.js";
@@ -122,41 +123,11 @@ export async function saveCalls(t: TestSim, name: string): Promise<void> {
 }
 
 /** The API as a test client sees it (fetch with the simulator's token, TLS check off for its cert). */
-export async function api(t: TestSim, method: string, apiPath: string, body?: Record<string, string>, token = t.sim.token) {
-  const { Agent, request } = await import("node:https");
-  const url = new URL(`api2/json${apiPath}`, t.sim.url);
-  const payload = body ? new URLSearchParams(body).toString() : undefined;
-  return new Promise<{ status: number; statusMessage: string; body: unknown }>((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method,
-        agent: new Agent({ rejectUnauthorized: false }),
-        headers: {
-          Authorization: `PVEAPIToken=${token}`,
-          ...(payload ? { "Content-Type": "application/x-www-form-urlencoded", "Content-Length": Buffer.byteLength(payload) } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          resolve({ status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? "", body: text ? JSON.parse(text) : undefined });
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end(payload);
-  });
+export function api(t: TestSim, method: string, apiPath: string, body?: Record<string, string>, token = t.sim.token) {
+  return simApi(t.sim, method, apiPath, body, token);
 }
 
 /** Polls a task until it stops; returns its final status. */
-export async function waitTask(t: TestSim, node: string, upid: string): Promise<{ status: string; exitstatus?: string }> {
-  for (;;) {
-    const res = await api(t, "GET", `/nodes/${node}/tasks/${encodeURIComponent(upid)}/status`);
-    const data = (res.body as { data: { status: string; exitstatus?: string } }).data;
-    if (data.status !== "running") return data;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+export function waitTask(t: TestSim, _node: string, upid: string): Promise<{ status: string; exitstatus?: string }> {
+  return waitForTask(t.sim, upid);
 }

@@ -7,7 +7,8 @@ What each role does with the API, verb by verb (checked against src/):
   check (src/controller/connection-reconciler.ts) replaces connections' status the same way.
 - worker: gets the VM, removes the finalizer after destroy (JSON patch), replaces status, gets the
   connection, creates Events.
-- sidecar: its own ProxmoxVM informer (list/watch); answers from the cache, never writes.
+- sidecar: its own ProxmoxVM and ProxmoxConnection informers (list/watch: GET /api/v1/vms and
+  /api/v1/connections); answers from the caches, never writes, never gets Secrets.
 Secrets (get only) and the leader Lease are granted separately (rbac-secrets.yaml, rbac-lease.yaml).
 */}}
 {{- define "ptm.rules.controller" -}}
@@ -45,7 +46,7 @@ Secrets (get only) and the leader Lease are granted separately (rbac-secrets.yam
 
 {{- define "ptm.rules.sidecar" -}}
 - apiGroups: ["proxmox.terraform-manager.dev"]
-  resources: ["proxmoxvms"]
+  resources: ["proxmoxvms", "proxmoxconnections"]
   verbs: ["list", "watch"]
 {{- end }}
 

@@ -23,7 +23,6 @@ const MAP_FORMATS: Record<MappingType, PropFormat> = {
   dir: { keys: { node: str, path: str, description: opt } },
 };
 
-const TYPE_NAMES: Record<MappingType, string> = { pci: "PCI", usb: "USB", dir: "dir" };
 
 function digestOf(entries: Record<string, MappingEntry>): string {
   const text = Object.entries(entries)
@@ -37,13 +36,19 @@ function mapList(type: MappingType, value: string | undefined): string[] {
   // Array parameters arrive as repeated values; the JSON body joins them with newlines or commas
   // between entries that each start with `node=`.
   const items = value.split(/\n|,(?=node=)|(?<=\S)\s+(?=node=)/).map((v) => v.trim()).filter(Boolean);
+  const perNode = new Map<string, number>();
   for (const item of items) {
     try {
-      parsePropertyString(MAP_FORMATS[type], item);
+      const entry = parsePropertyString(MAP_FORMATS[type], item);
+      perNode.set(entry.node as string, (perNode.get(entry.node as string) ?? 0) + 1);
     } catch (err) {
       if (err instanceof PropertyStringError) throw paramError({ map: err.describe("map") });
       throw err;
     }
+  }
+  // Mapping::Dir::assert_valid_map_list: one directory per node (PCI and USB allow several).
+  if (type === "dir") {
+    for (const [node, count] of perNode) if (count > 1) throw fail(`Node '${node}' is specified ${count} times.`);
   }
   return items;
 }
@@ -68,7 +73,9 @@ function registerType(router: Router, type: MappingType): void {
   router.get(base, (req) => {
     const p = verify(req, { "check-node": { type: "string", optional: true } });
     const node = p["check-node"];
-    if (node !== undefined && node !== "localhost" && !req.ctx.state.nodes[node]) throw fail(`wrong node to check - ${node} != ${Object.keys(req.ctx.state.nodes)[0]}`);
+    if (node !== undefined && node !== "localhost" && !req.ctx.state.nodes[node]) {
+      throw fail(type === "usb" ? "Wrong node to check" : `wrong node to check - ${node} != ${Object.keys(req.ctx.state.nodes)[0]}`);
+    }
     const entries = store(req);
     const digest = digestOf(entries);
     return Object.entries(entries)
@@ -95,7 +102,7 @@ function registerType(router: Router, type: MappingType): void {
     const p = verify(req, { id: CONFIG_ID, map: { type: "string" }, description: { type: "string", optional: true }, ...extra });
     const entries = store(req);
     const id = p.id as string;
-    if (entries[id]) throw fail(`${TYPE_NAMES[type]} ID '${id}' already defined`);
+    if (entries[id]) throw fail(`${type} ID '${id}' already defined`);
     entries[id] = { map: mapList(type, p.map), ...(p.description !== undefined ? { description: p.description } : {}), ...(p.mdev === "1" ? { mdev: true } : {}), ...(p["live-migration-capable"] === "1" ? { liveMigration: true } : {}) };
     req.ctx.changed();
     return null;
@@ -106,7 +113,7 @@ function registerType(router: Router, type: MappingType): void {
     const entries = store(req);
     const id = p.id as string;
     const e = entries[id];
-    if (!e) throw fail(`${TYPE_NAMES[type]} ID '${id}' does not exist`);
+    if (!e) throw fail(`${type} ID '${id}' does not exist`);
     if (p.digest && p.digest !== digestOf(entries)) throw fail("detected modified configuration - file changed by other user? Try again.");
     for (const key of (p.delete ?? "").split(/[,;\s]+/).filter(Boolean)) {
       if (key === "description") delete e.description;
@@ -126,7 +133,7 @@ function registerType(router: Router, type: MappingType): void {
     verify(req, { id: CONFIG_ID });
     const entries = store(req);
     const id = req.path.id as string;
-    if (!entries[id]) throw fail(`${TYPE_NAMES[type]} ID '${id}' does not exist`);
+    if (!entries[id]) throw fail(`${type} ID '${id}' does not exist`);
     delete entries[id];
     req.ctx.changed();
     return null;

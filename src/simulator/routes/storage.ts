@@ -1,8 +1,9 @@
 /**
  * Storages: the cluster's storage configuration (/storage), each node's view of them
  * (/nodes/{node}/storage/...: status, content listing, volume info and deletion), downloads by
- * URL and uploads into file-based storages, and the node's URL metadata query. After
- * pve-storage's API2/Storage/{Config,Status,Content}.pm and pve-manager's query_url_metadata.
+ * URL and uploads (multipart, see uploads.ts) into file-based storages, and the node's URL
+ * metadata query. After pve-storage's API2/Storage/{Config,Status,Content}.pm and
+ * pve-manager's query_url_metadata.
  */
 import { createHash } from "node:crypto";
 import { splitVolumeId } from "../config-strings.js";
@@ -14,11 +15,22 @@ import type { RequestContext, Router } from "../router.js";
 import { isBlockStorage, storageOnNode, usedBytes, type StorageState } from "../state.js";
 import { contentOfVolname, isFileContentType } from "../storage-content.js";
 import { storagePath, volumeNodePath } from "../storage-files.js";
+import { startUpload } from "../uploads.js";
 import { taskAnswer, verify } from "./common.js";
 
 const CONTENT_ENUM = ["iso", "vztmpl", "import"] as const;
 const CHECKSUM_ALGORITHMS = ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"] as const;
 const URL_PARAM = { type: "string", pattern: /https?:\/\/.*/ } as const;
+
+const maxLength255 = (v: string) => (v.length > 255 ? "value may only be 255 characters long" : undefined);
+
+/** `checksum` and `checksum-algorithm` each `requires` the other (PVE::JSONSchema's message). */
+function checkChecksumPair(p: Record<string, string>): void {
+  const errors: Record<string, string> = {};
+  if (p.checksum !== undefined && p["checksum-algorithm"] === undefined) errors["checksum-algorithm"] = "missing property required by 'checksum'";
+  if (p["checksum-algorithm"] !== undefined && p.checksum === undefined) errors.checksum = "missing property required by 'checksum-algorithm'";
+  if (Object.keys(errors).length > 0) throw paramError(errors);
+}
 
 function storageEntry(s: StorageState) {
   const used = usedBytes(s);
@@ -195,14 +207,13 @@ export function registerStorageRoutes(router: Router): void {
       storage: STORAGE_PARAM,
       url: URL_PARAM,
       content: { type: "string", enum: CONTENT_ENUM },
-      filename: { type: "string", check: (v) => (v.length > 255 ? "value may only be 255 characters long" : undefined) },
+      filename: { type: "string", check: maxLength255 },
       checksum: { type: "string", optional: true },
       "checksum-algorithm": { type: "string", optional: true, enum: CHECKSUM_ALGORITHMS },
       compression: { type: "string", optional: true, enum: ["zst", "gz", "lzo", "bz2", "xz"] },
       "verify-certificates": { type: "boolean", optional: true },
     });
-    if (p.checksum !== undefined && p["checksum-algorithm"] === undefined) throw paramError({ checksum: "parameter 'checksum-algorithm' is required" });
-    if (p["checksum-algorithm"] !== undefined && p.checksum === undefined) throw paramError({ "checksum-algorithm": "parameter 'checksum' is required" });
+    checkChecksumPair(p);
     return taskAnswer(
       startDownload(
         req.ctx,
@@ -216,6 +227,33 @@ export function registerStorageRoutes(router: Router): void {
           algorithm: p["checksum-algorithm"],
           verify: boolParam(p["verify-certificates"], true),
           compression: p.compression,
+        },
+        req.user,
+      ),
+    );
+  });
+
+  router.post("/nodes/{node}/storage/{storage}/upload", (req) => {
+    const p = verify(req, {
+      storage: STORAGE_PARAM,
+      content: { type: "string", enum: CONTENT_ENUM },
+      filename: { type: "string", check: maxLength255 },
+      checksum: { type: "string", optional: true },
+      "checksum-algorithm": { type: "string", optional: true, enum: CHECKSUM_ALGORITHMS },
+      tmpfilename: { type: "string", optional: true, pattern: /\/var\/tmp\/pveupload-[0-9a-f]+/ },
+    });
+    checkChecksumPair(p);
+    return taskAnswer(
+      startUpload(
+        req.ctx,
+        {
+          node: req.path.node as string,
+          storage: req.path.storage as string,
+          content: p.content as string,
+          filename: p.filename as string,
+          checksum: p.checksum,
+          algorithm: p["checksum-algorithm"],
+          tmpfilename: p.tmpfilename,
         },
         req.user,
       ),

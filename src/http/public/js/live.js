@@ -21,6 +21,11 @@ const connection = {
   },
 };
 
+/** Whether the live stream is connected: while it is not, the page shows the last known state. */
+export function isLive() {
+  return connection.state === "live";
+}
+
 /**
  * The one EventSource of the page. The browser reconnects by itself and resumes with
  * Last-Event-ID; when it gives up (the server answered with an error) this retries with

@@ -8,6 +8,7 @@ import { activity, condition, readiness, readyDot, stateBadge, vmKey, vmState } 
 import { href, navigate } from "../routes.js";
 import { timeEl } from "../time.js";
 import { vmStore } from "../vm-store.js";
+import { ConnectionsPanel } from "./connections-panel.js";
 import { dash, lastOpenedVm, lastRunCell, setTitle } from "./shared.js";
 
 /** The table's columns. `sig` is what the cell shows: a cell re-renders (and flashes) only when it changes. */
@@ -94,6 +95,7 @@ export class ListView {
       this.tbody,
     );
     this.empty = h("div", { class: "empty", hidden: true });
+    this.connections = new ConnectionsPanel();
     this.tbody.addEventListener("click", (event) => this.rowActivated(event));
     this.tbody.addEventListener("keydown", (event) => {
       if (event.target instanceof window.HTMLTableRowElement && (event.key === "Enter" || event.key === " ")) {
@@ -103,6 +105,7 @@ export class ListView {
     });
     main.replaceChildren(
       h("div", { class: "page-head" }, h("div", { class: "page-title" }, h("h1", { tabindex: "-1" }, "Virtual machines"), this.subtitle), this.stats),
+      this.connections.el,
       h(
         "div",
         { class: "toolbar" },
@@ -111,6 +114,7 @@ export class ListView {
       ),
       h("div", { class: "card table-card" }, this.table, this.empty),
     );
+    this.connections.start();
     this.unsubscribe = vmStore.subscribe((change) => this.render(change));
     this.render({ kind: "initial" });
     if (lastOpenedVm.get()) this.rows.get(lastOpenedVm.get())?.focus({ preventScroll: false });
@@ -119,6 +123,7 @@ export class ListView {
 
   unmount() {
     this.unsubscribe?.();
+    this.connections?.stop();
   }
 
   update(route) {
@@ -129,6 +134,7 @@ export class ListView {
 
   resync() {
     void vmStore.load();
+    void this.connections?.load();
   }
 
   onEvent() {
