@@ -8,11 +8,9 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { Reason } from "../../src/api/conditions.js";
 import { OPERATOR_ROLE_PRIVILEGES, requiredOn } from "../../src/api/required-privileges.js";
-import type { ProxmoxVMObject } from "../../src/kube/types.js";
 import { DEFAULT_SEED } from "../../src/simulator/seed.js";
-import { proxmoxVm } from "../support/manifests.js";
 import { useOperatorHarness } from "../support/suite-hooks.js";
-import { condition, ShownTimes, simCall, simConnection, tokenSecret, waitForConnection } from "./first-contact-support.js";
+import { applyAndExpect as applyAndExpectIn, condition, ShownTimes, simCall, simConnection, tokenSecret, waitForConnection } from "./first-contact-support.js";
 
 const ADMIN = { id: "root@pam!admin", secret: "5a5a5a5a-0000-4000-8000-000000000001", privsep: false };
 /** Privilege separation and no ACL entry: it holds nothing, whatever its user holds. */
@@ -51,13 +49,8 @@ describe("first contact with a token that lacks privileges", () => {
   /** Proxmox VMs named like this manifest (the VM name is metadata.name): 0 means nothing was created. */
   const madeFor = (name: string) => h.simVms().filter((vm) => vm.conf.name === name).length;
 
-  async function applyAndExpect(label: string, name: string, spec: Record<string, unknown>, type: "Ready" | "Stalled", reason: string): Promise<ProxmoxVMObject> {
-    const started = Date.now();
-    await h.apply(proxmoxVm(name, { started: false, ...spec }));
-    const vm = await h.waitForVm(name, (v) => condition(v, type)?.reason === reason && condition(v, type)?.status === (type === "Stalled" ? "True" : "False"), 60_000);
-    shown.record(label, reason, started);
-    return vm!;
-  }
+  const applyAndExpect = (label: string, name: string, spec: Record<string, unknown>, type: "Ready" | "Stalled", reason: string) =>
+    applyAndExpectIn(h, shown, { label, name, spec, type, reason });
 
   it("a token without privileges: PermissionDenied naming what it lacks where, the VM waits, and a grant heals both", async () => {
     const started = Date.now();

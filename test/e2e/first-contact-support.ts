@@ -5,8 +5,9 @@
  */
 import https from "node:https";
 import type { StatusCondition } from "../../src/api/status.js";
-import type { ProxmoxConnectionObject } from "../../src/kube/types.js";
+import type { ProxmoxConnectionObject, ProxmoxVMObject } from "../../src/kube/types.js";
 import { kubectl } from "../support/kube.js";
+import { proxmoxVm } from "../support/manifests.js";
 import { yamlOf, type OperatorHarness } from "../support/operator-harness.js";
 
 export const CONSENT = { "proxmox.terraform-manager.dev/consumer": "proxmox-terraform-manager" };
@@ -24,6 +25,19 @@ export class ShownTimes {
   print(title: string): void {
     console.info(`${title}: seconds until status said what is wrong\n${this.rows.map(([c, r, s]) => `  ${c.padEnd(34)} ${r.padEnd(22)} ${s.toFixed(1)}`).join("\n")}`);
   }
+}
+
+/** Applies a VM and waits until `type` has `reason` (Stalled True, Ready False); records how long that took. */
+export async function applyAndExpect(
+  h: OperatorHarness,
+  shown: ShownTimes,
+  c: { label: string; name: string; spec: Record<string, unknown>; type: "Ready" | "Stalled"; reason: string },
+): Promise<ProxmoxVMObject> {
+  const started = Date.now();
+  await h.apply(proxmoxVm(c.name, { started: false, ...c.spec }));
+  const vm = await h.waitForVm(c.name, (v) => condition(v, c.type)?.reason === c.reason && condition(v, c.type)?.status === (c.type === "Stalled" ? "True" : "False"), 60_000);
+  shown.record(c.label, c.reason, started);
+  return vm!;
 }
 
 export async function getConnection(h: OperatorHarness, name: string): Promise<ProxmoxConnectionObject> {

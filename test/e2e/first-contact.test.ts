@@ -2,14 +2,14 @@ import { execFile } from "node:child_process";
 import net from "node:net";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import type { ProxmoxConnectionObject, ProxmoxVMObject } from "../../src/kube/types.js";
+import type { ProxmoxConnectionObject } from "../../src/kube/types.js";
 import { simulatorCertificate } from "../../src/simulator/cert.js";
 import { DEFAULT_SEED } from "../../src/simulator/seed.js";
 import { kubectl } from "../support/kube.js";
 import { proxmoxVm } from "../support/manifests.js";
 import { yamlOf } from "../support/operator-harness.js";
 import { useOperatorHarness } from "../support/suite-hooks.js";
-import { condition, CONSENT, getConnection as connectionIn, ShownTimes, simCall, waitForConnection as waitForConnectionIn } from "./first-contact-support.js";
+import { applyAndExpect as applyAndExpectIn, condition, CONSENT, getConnection as connectionIn, ShownTimes, simCall, waitForConnection as waitForConnectionIn } from "./first-contact-support.js";
 
 const run = promisify(execFile);
 
@@ -53,14 +53,8 @@ describe("first contact with a Proxmox", () => {
     });
   }
 
-  /** Applies a VM and waits until `type` has `reason`; records how long that took. */
-  async function applyAndExpect(label: string, name: string, spec: Record<string, unknown>, type: "Ready" | "Stalled", reason: string): Promise<ProxmoxVMObject> {
-    const started = Date.now();
-    await h.apply(proxmoxVm(name, { started: false, ...spec }));
-    const vm = await h.waitForVm(name, (v) => condition(v, type)?.reason === reason && condition(v, type)?.status === (type === "Stalled" ? "True" : "False"), 60_000);
-    shown.record(label, reason, started);
-    return vm!;
-  }
+  const applyAndExpect = (label: string, name: string, spec: Record<string, unknown>, type: "Ready" | "Stalled", reason: string) =>
+    applyAndExpectIn(h, shown, { label, name, spec, type, reason });
 
   it("a healthy connection reports its version, inventory and Ready", async () => {
     const pve = await waitForConnection("pve", (c) => condition(c, "Ready")?.status === "True");

@@ -84,7 +84,7 @@ const EXPECTED_RULES: Record<(typeof ROLES)[number], Rule[]> = {
     { apiGroups: [""], resources: ["events"], verbs: ["create"] },
   ],
   worker: [
-    { apiGroups: [GROUP], resources: ["proxmoxvms"], verbs: ["get", "patch"] },
+    { apiGroups: [GROUP], resources: ["proxmoxvms"], verbs: ["get", "list", "patch"] },
     { apiGroups: [GROUP], resources: ["proxmoxvms/status"], verbs: ["update"] },
     { apiGroups: [GROUP], resources: ["proxmoxconnections"], verbs: ["get"] },
     { apiGroups: [""], resources: ["events"], verbs: ["create"] },

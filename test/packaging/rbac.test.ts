@@ -167,6 +167,9 @@ describe("the chart's RBAC, with the operator running as its ServiceAccounts", (
       [account.controller, ["create", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "no"],
       [account.controller, ["delete", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "no"],
       [account.worker, ["get", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "yes"],
+      // (list: the VM ids other resources pinned, so an id is never given twice)
+      [account.worker, ["list", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "yes"],
+      [account.worker, ["watch", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "no"],
       [account.sidecar, ["list", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "yes"],
       [account.sidecar, ["patch", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "no"],
       [account.sidecar, ["patch", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns, "--subresource=status"], "no"],

@@ -32,7 +32,7 @@ Secrets (get only) and the leader Lease are granted separately (rbac-secrets.yam
 {{- define "ptm.rules.worker" -}}
 - apiGroups: ["proxmox.terraform-manager.dev"]
   resources: ["proxmoxvms"]
-  verbs: ["get", "patch"]
+  verbs: ["get", "list", "patch"]
 - apiGroups: ["proxmox.terraform-manager.dev"]
   resources: ["proxmoxvms/status"]
   verbs: ["update"]
