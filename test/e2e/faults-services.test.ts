@@ -162,8 +162,10 @@ describe("faults end to end: services", () => {
       const before = await vmIdentities(h);
       const lists = await kube.requestCount("proxmoxvms", "LIST");
       const restarts = await informerRestarts(h);
-      // A write elsewhere moves etcd past the informer's last resourceVersion; then compact there.
-      await h.kubectl(["create", "configmap", "-n", h.namespace, "bump"]);
+      // Writes elsewhere move etcd past the informer's last resourceVersion X; then compact there.
+      // Two of them: the apiserver resumes a watch at X+1, which a compaction to X+1 would keep.
+      await h.kubectl(["create", "configmap", "-n", h.namespace, "bump-1"]);
+      await h.kubectl(["create", "configmap", "-n", h.namespace, "bump-2"]);
       await kube.compact();
       const clock = recoveryClock("watch ended with 410 Gone");
       await waitFor("the informer to relist", async () => (await kube.requestCount("proxmoxvms", "LIST")) > lists, 120_000);
