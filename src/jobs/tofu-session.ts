@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Metrics } from "../telemetry/metrics.js";
-import type { ApplyResult, PlanResult, Replacement, RunOptions, TerraformEvent, TerraformRunner } from "../terraform/index.js";
+import type { ApplyResult, AutoApplyResult, PlanResult, Replacement, RunOptions, TerraformEvent, TerraformRunner } from "../terraform/index.js";
 import type { ConnectionResolver, ResolvedConnection } from "../vm/connection-resolver.js";
 import type { RunContext } from "./run-context.js";
 import type { RunRecord } from "./run-record.js";
@@ -34,8 +34,8 @@ export interface TofuSessionInput {
   /** The stack's variables (name → value, passed as TF_VAR_name) and which values are secret. */
   variables: StackVariables;
   record: RunRecord;
-  /** Called once when tofu starts creating the VM (status shows Cloning). */
-  onCreateStart?: () => void;
+  /** Called once, when tofu starts changing the VM (`action`: create, update, delete, ...; status says what it does). */
+  onApplyStart?: (action: string) => Promise<void>;
 }
 
 /**
@@ -44,22 +44,23 @@ export interface TofuSessionInput {
  * log, and each phase timed for ptm_tofu_phase_duration_seconds.
  */
 export class TofuSession {
-  private constructor(
-    private readonly d: TofuSessionDeps,
-    private readonly options: RunOptions,
-  ) {}
+  private options!: RunOptions;
+  private applyStartHandled: Promise<void> = Promise.resolve();
+
+  private constructor(private readonly d: TofuSessionDeps) {}
 
   static async open(d: TofuSessionDeps, input: TofuSessionInput): Promise<TofuSession> {
     const { values, secrets } = await childEnv(d, input);
-    let creating = false;
+    let applying = false;
+    const session = new TofuSession(d);
     const onEvent = (e: TerraformEvent) => {
       input.record.append({ level: e.level, type: e.type, message: e.message, data: eventData(e) });
-      if (e.type === "apply_start" && e.action === "create" && !creating) {
-        creating = true;
-        input.onCreateStart?.();
+      if (e.type === "apply_start" && !applying) {
+        applying = true;
+        session.applyStartHandled = input.onApplyStart?.(e.action ?? "update").catch(() => undefined) ?? Promise.resolve();
       }
     };
-    return new TofuSession(d, {
+    session.options = {
       workdirName: input.workdirName,
       configJson: input.configJson,
       workspace: input.workspace,
@@ -69,7 +70,13 @@ export class TofuSession {
       timeoutMs: d.runTimeoutMs,
       signal: AbortSignal.any([d.shutdownSignal, AbortSignal.timeout(d.runTimeoutMs)]),
       onEvent,
-    });
+    };
+    return session;
+  }
+
+  /** Waits for what onApplyStart started (a status write), so a later status write lands after it. */
+  applyStartSettled(): Promise<void> {
+    return this.applyStartHandled;
   }
 
   /**
@@ -83,6 +90,11 @@ export class TofuSession {
 
   plan(destroy: boolean): Promise<PlanResult> {
     return this.timed("plan", () => this.d.runner.plan(this.options, { destroy }));
+  }
+
+  /** Plan and apply in one tofu process (no one needs to see the plan first). */
+  applyAuto(destroy: boolean): Promise<AutoApplyResult> {
+    return this.timed("apply", () => this.d.runner.applyAuto(this.options, { destroy }));
   }
 
   apply(planFile: string): Promise<ApplyResult> {

@@ -73,10 +73,12 @@ export class VmRun {
     const { ctx } = target;
 
     const record = await this.startRecord(ctx, stack.hash);
+    let tofu: TofuSession | undefined;
     try {
-      const tofu = await this.openTofu(ctx, record, configJson, stack);
+      tofu = await this.openTofu(ctx, record, configJson, stack);
       await tofu.init();
       if (ctx.action === "forget") return await this.forget(ctx, record, tofu, target.vmId);
+      if (decideAfterPlan(planFactsOf(ctx, true, stack.hash)) === "apply") return await this.applyInOneStep(ctx, record, tofu, stack.hash, target.vmId);
       const plan = await this.plan(ctx, tofu, record);
       switch (decideAfterPlan(planFactsOf(ctx, plan.hasChanges, stack.hash))) {
         case "report-drift":
@@ -86,12 +88,12 @@ export class VmRun {
         case "no-changes":
           return await this.finish(ctx, record, tofu, stack.hash, target.vmId, undefined);
         case "apply": {
-          await this.progress(ctx, record.run, ...applyProgress(ctx));
           const applied = await tofu.apply(plan.planFile!);
-          return await this.finish(ctx, record, tofu, stack.hash, target.vmId, applied.changes);
+          return await this.finish(ctx, record, tofu, stack.hash, target.vmId, applied.changes, applied.outputs);
         }
       }
     } catch (error) {
+      await tofu?.applyStartSettled();
       return this.fail(ctx, record, error, target.vmId);
     }
   }
@@ -155,8 +157,29 @@ export class VmRun {
       connection: ctx.connection,
       variables: await readStackVariables(this.d.connections, ctx, stack.secretVariables),
       record,
-      onCreateStart: () => void this.progress(ctx, record.run, Reason.Cloning, "cloning the template and configuring the VM").catch(() => undefined),
+      onApplyStart: (action) => {
+        const [reason, message] = action === "create" ? [Reason.Cloning, "cloning the template and configuring the VM"] : applyProgress(ctx);
+        return this.progress(ctx, record.run, reason, message);
+      },
     });
+  }
+
+  /**
+   * A run whose plan no one must see first: plan and apply in one tofu process. A refused
+   * replacement is handled as in plan(): a taint a failed run left is cleared and the apply made
+   * again; anything else that forces the replacement is named and the refusal stands.
+   */
+  private async applyInOneStep(ctx: RunContext, record: RunRecord, tofu: TofuSession, hash: string, vmId: number | undefined): Promise<RunResult> {
+    let result;
+    try {
+      result = await tofu.applyAuto(ctx.action === "destroy");
+    } catch (error) {
+      if (ctx.action !== "apply" || !(error instanceof TerraformError) || error.problem !== "replacement-required") throw error;
+      record.append({ level: "info", type: "run", message: "the plan would replace the VM: clearing a taint a failed run may have left, then applying again" });
+      if (!(await tofu.untaintVm())) throw await this.explainRefusal(tofu, record, error);
+      result = await tofu.applyAuto(false);
+    }
+    return this.finish(ctx, record, tofu, hash, vmId, result.hasChanges ? result.changes : undefined, result.outputs);
   }
 
   /**
@@ -232,8 +255,11 @@ export class VmRun {
     hash: string,
     vmId: number | undefined,
     applied: vmStatus.PlanCounts | undefined,
+    /** From the apply's own output; read with `tofu output` when there was no apply. */
+    outputsOfApply?: Record<string, unknown>,
   ): Promise<RunResult> {
     const { vm, spec, log } = ctx;
+    await tofu.applyStartSettled();
     const counts = applied ?? { add: 0, change: 0, remove: 0 };
     const outcome = { status: applied ? ("succeeded" as const) : ("no_changes" as const), addCount: counts.add, changeCount: counts.change, destroyCount: counts.remove };
     if (ctx.action === "destroy") {
@@ -242,7 +268,7 @@ export class VmRun {
       log.info({ runId: finished.id, vmId }, "VM destroyed");
       return { kind: "done", outcome: "destroyed", runId: finished.id };
     }
-    const outputs = await tofu.outputs();
+    const outputs = outputsOfApply ?? (await tofu.outputs());
     const finished = await record.finish(outcome, applied ? `applied: ${counts.add} added, ${counts.change} changed, ${counts.remove} destroyed` : "no changes");
     const ips = Array.isArray(outputs.ipv4_addresses) ? (outputs.ipv4_addresses as unknown[]).map(String) : [];
     const appliedVm = {

@@ -12,6 +12,7 @@ export {
   type RunOptions,
   type PlanResult,
   type ApplyResult,
+  type AutoApplyResult,
   type VersionInfo,
 } from "./runner.js";
 export { ERRORED_STATE_FILE, type ErroredStateStore, type ErroredStateKept, type StoredErroredState } from "./errored-state.js";

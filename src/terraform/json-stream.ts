@@ -158,3 +158,33 @@ function redactEvent(event: TerraformEvent, redactor: Redactor | undefined): Ter
   }
   return event;
 }
+
+/** What an `apply -json` line says beyond its event: the plan's own summary, and output values. */
+export interface StreamFacts {
+  /** A `change_summary` of the plan step (an apply prints one for its plan, then one for itself). */
+  planSummary?: ChangeCounts;
+  /** `outputs` with values (printed after an apply; the plan's `outputs` line has only actions). Sensitive ones are left out. */
+  outputs?: Record<string, unknown>;
+}
+
+export function streamFacts(line: string): StreamFacts {
+  if (!line.startsWith("{") || !(line.includes('"change_summary"') || line.includes('"outputs"'))) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return {};
+  }
+  if (!isObject(parsed)) return {};
+  if (parsed.type === "change_summary" && isObject(parsed.changes) && parsed.changes.operation === "plan") {
+    return { planSummary: changeCounts(parsed.changes) };
+  }
+  if (parsed.type === "outputs" && isObject(parsed.outputs)) {
+    const entries = Object.entries(parsed.outputs).filter((e): e is [string, Json] => isObject(e[1]));
+    if (!entries.some(([, o]) => "value" in o)) return {};
+    const outputs: Record<string, unknown> = {};
+    for (const [name, o] of entries) if (o.sensitive !== true && "value" in o) outputs[name] = o.value;
+    return { outputs };
+  }
+  return {};
+}

@@ -1,7 +1,10 @@
 /**
- * Runs OpenTofu (or Terraform) for one VM: a reused per-VM work directory, state in the `pg`
- * backend (one workspace per VM), every output line turned into a redacted TerraformEvent,
- * failures turned into a classified TerraformError.
+ * Runs OpenTofu (or Terraform) for one VM: a reused per-VM work directory holding only the
+ * configuration and the lock file, one shared initialised data directory per backend and
+ * provider set (shared-init.ts, TF_DATA_DIR), state in the `pg` backend (one workspace per VM,
+ * named by TF_WORKSPACE), every output line turned into a redacted TerraformEvent, failures
+ * turned into a classified TerraformError. An auto-approved run is one tofu process
+ * (`applyAuto`); `plan` + `apply <plan>` are for runs whose plan someone must see first.
  *
  * Timeouts: `RunOptions.timeoutMs` limits each command (init, plan, apply, ...); the optional
  * `deadline` (epoch ms) caps the whole run across commands. A command gets
@@ -21,19 +24,18 @@
  * concurrent runs, and no copy to save. With a cache, this process's inits take turns (the cache
  * is still shared with other processes' and with running plans: keep one cache per process).
  *
- * Races the pg backend has under concurrency, and what `prepare` does about them:
+ * Races the pg backend has under concurrency:
  * - the first commands on a fresh state schema race on CREATE SCHEMA / TABLE (`duplicate key value
  *   violates unique constraint "pg_namespace_nspname_index"`): init is tried again;
- * - creating a workspace takes one advisory lock per state schema, and `workspace select
- *   -or-create` tries it once ("Already locked for workspace creation"); `workspace select` has
- *   no `-lock-timeout` (and `workspace new -lock-timeout` only covers its `-state` import), so
- *   the runner tries again for the lock timeout (at least WORKSPACE_CREATION_WAIT_MS).
+ * - the first command on a new workspace creates it under one advisory lock per state schema,
+ *   tried once ("Already locked for workspace creation"); nothing has happened yet when it fails,
+ *   so the runner tries again for the lock timeout (at least WORKSPACE_CREATION_WAIT_MS).
  *
- * One run per work directory at a time (the worker serialises jobs per VM): tofu keeps the
- * selected workspace in .terraform/environment.
+ * One run per work directory at a time (the worker serialises jobs per VM): plan files and
+ * errored.tfstate live there.
  */
 import { randomUUID } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { inheritedEnvironment } from "../config/env.js";
 import { describeFailure, type FailureProblem } from "./classify-error.js";
@@ -47,10 +49,11 @@ import {
   type TerraformEvent,
   type TerraformPhase,
 } from "./events.js";
-import { parseLine } from "./json-stream.js";
+import { parseLine, streamFacts } from "./json-stream.js";
 import { runProcess, type StopReason } from "./process.js";
 import { Redactor, isSecretName } from "./redact.js";
 import { replacementsInPlan, withoutPreventDestroy, type Replacement } from "./replacement.js";
+import { LOCK_FILE, SharedInits } from "./shared-init.js";
 import { TerraformError, type TerraformErrorKind } from "./terraform-error.js";
 import { parseTextDiagnostics } from "./text-diagnostics.js";
 
@@ -118,6 +121,23 @@ export interface PlanResult {
 
 export interface ApplyResult {
   changes: ChangeCounts;
+  /** Output values (non-sensitive), from the apply's `outputs` line. */
+  outputs: Record<string, unknown>;
+}
+
+/** One `apply -auto-approve`: its plan step's summary and what the apply did. */
+export interface AutoApplyResult {
+  /** The plan step found something to do (resources; an apply of nothing is "no changes"). */
+  hasChanges: boolean;
+  /** The plan step's counts. */
+  planned: ChangeCounts;
+  /** What the apply did. */
+  changes: ChangeCounts;
+  /** Addresses of `resource_drift` events: changed outside tofu. */
+  drift: string[];
+  /** Output values (non-sensitive), from the apply's `outputs` line. */
+  outputs: Record<string, unknown>;
+  diagnostics: TerraformDiagnostic[];
 }
 
 export interface VersionInfo {
@@ -176,6 +196,8 @@ interface CommandSpec {
   /** Keep stdout as text instead of emitting it (output -json, version -json: may hold values). */
   captureStdout?: boolean;
   cwd: string;
+  /** A command in the VM's work directory: the shared data directory and the VM's workspace (TF_DATA_DIR, TF_WORKSPACE). */
+  inWorkspace?: boolean;
 }
 
 interface CommandOutcome {
@@ -183,6 +205,8 @@ interface CommandOutcome {
   stdout: string;
   diagnostics: TerraformDiagnostic[];
   changeSummary?: ChangeCounts;
+  planSummary?: ChangeCounts;
+  outputs?: Record<string, unknown>;
   drift: string[];
 }
 
@@ -195,6 +219,7 @@ export class TerraformRunner {
   readonly pluginCacheNote: string;
   private readonly lockTimeoutMs: number;
   private initTurn: Promise<void> = Promise.resolve();
+  private readonly inits: SharedInits;
 
   constructor(opts: TerraformRunnerOptions) {
     const { pluginCacheDir, ...rest } = opts;
@@ -206,6 +231,7 @@ export class TerraformRunner {
       ...rest,
     };
     this.lockTimeoutMs = parseGoDuration(this.opts.lockTimeout);
+    this.inits = new SharedInits(this.opts.workdirRoot, { binary: this.opts.binary, cliConfigFile: opts.cliConfigFile, pluginCacheDir });
     const mirror = opts.cliConfigFile !== undefined && fileUsesFilesystemMirror(opts.cliConfigFile);
     if (!pluginCacheDir) {
       this.pluginCacheNote = mirror ? "no plugin cache: providers come from the CLI configuration's filesystem mirror" : "no plugin cache";
@@ -221,6 +247,11 @@ export class TerraformRunner {
     return this.opts.flavor;
   }
 
+  /** The shared initialised data directory (TF_DATA_DIR) a run's commands use. */
+  dataDir(run: Pick<RunOptions, "configJson">): string {
+    return this.inits.targetFor(run.configJson).dataDir;
+  }
+
   /** The VM's work directory. */
   workdir(run: Pick<RunOptions, "workdirName">): string {
     if (!NAME.test(run.workdirName)) {
@@ -229,7 +260,12 @@ export class TerraformRunner {
     return path.join(this.opts.workdirRoot, run.workdirName);
   }
 
-  /** Writes main.tf.json, runs `init` and `workspace select -or-create`. */
+  /**
+   * Writes main.tf.json and the dependency lock file of the shared data directory its terraform
+   * block needs (running `init` there first when no run did yet; see shared-init.ts). No
+   * workspace is selected here: every command names the VM's through TF_WORKSPACE, and the pg
+   * backend creates it on first use.
+   */
   async prepare(run: RunOptions): Promise<void> {
     if (!NAME.test(run.workspace)) {
       throw this.usageError("workspace", `invalid workspace name ${JSON.stringify(run.workspace)}`);
@@ -242,14 +278,41 @@ export class TerraformRunner {
     await this.removeStale(dir);
     await writeConfig(dir, run.configJson);
 
-    // The work directory is never the source of truth: a workspace it still selects may be gone
-    // from the backend (state row lost, database restored from a backup), and init then fails
-    // with 'Currently selected workspace "x" does not exist' whenever the schema holds more than
-    // one workspace. Starting from "default" (always present) lets select -or-create recreate it.
-    await rm(path.join(dir, ".terraform", "environment"), { force: true });
     const json = this.opts.flavor === "tofu" ? ["-json"] : [];
-    await this.takingTurns(() => this.init(run, dir, ["init", "-input=false", "-no-color", "-reconfigure", ...json]));
-    await this.selectWorkspace(run, dir, ["workspace", "select", "-or-create", ...json, run.workspace]);
+    const shared = await this.inits.ensure(run.configJson, (initDir) =>
+      this.takingTurns(() => this.init(run, initDir, ["init", "-input=false", "-no-color", ...json])),
+    );
+    await copyFile(shared.lockFile, path.join(dir, LOCK_FILE)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "ENOENT") throw error; // No providers, no lock file.
+    });
+    // Work directories of earlier versions had their own .terraform; TF_DATA_DIR replaces it.
+    await rm(path.join(dir, ".terraform"), { recursive: true, force: true });
+  }
+
+  /**
+   * `apply -auto-approve -json` (with `-destroy` for a destroy): plan and apply in one tofu
+   * process, for runs no person or policy must see the plan of first. Outputs come from the
+   * apply's own `outputs` line (no `tofu output`).
+   */
+  async applyAuto(run: RunOptions, options: { destroy?: boolean } = {}): Promise<AutoApplyResult> {
+    const args = ["apply", "-auto-approve", "-input=false", "-no-color", "-json", `-lock-timeout=${this.opts.lockTimeout}`];
+    if (options.destroy) args.push("-destroy");
+    try {
+      const outcome = await this.execInWorkspace(run, { phase: "apply", args, cwd: this.workdir(run) });
+      const planned = outcome.planSummary ?? emptyChanges();
+      return {
+        hasChanges: planned.add + planned.change + planned.remove + planned.import + planned.forget > 0,
+        planned,
+        changes: outcome.changeSummary ?? emptyChanges(),
+        drift: outcome.drift,
+        outputs: outcome.outputs ?? {},
+        diagnostics: outcome.diagnostics,
+      };
+    } catch (error) {
+      // tofu could not save state: keep what it wrote so the next run records the VM.
+      await this.saveErroredState(run).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** `plan -out -json -detailed-exitcode` (with `-destroy` for a destroy). */
@@ -268,7 +331,7 @@ export class TerraformRunner {
     if (options.destroy) args.push("-destroy");
     const planFile = path.join(dir, planName);
     try {
-      const outcome = await this.exec(run, { phase: "plan", args, okCodes: [0, 2], cwd: dir });
+      const outcome = await this.execInWorkspace(run, { phase: "plan", args, okCodes: [0, 2], cwd: dir });
       const hasChanges = outcome.exitCode === 2;
       if (!hasChanges) await rm(planFile, { force: true });
       return {
@@ -292,12 +355,12 @@ export class TerraformRunner {
       throw new TypeError(`plan file ${planFile} is not one of this work directory's plans`);
     }
     try {
-      const outcome = await this.exec(run, {
+      const outcome = await this.execInWorkspace(run, {
         phase: "apply",
         args: ["apply", "-input=false", "-no-color", "-json", `-lock-timeout=${this.opts.lockTimeout}`, rel],
         cwd: dir,
       });
-      return { changes: outcome.changeSummary ?? emptyChanges() };
+      return { changes: outcome.changeSummary ?? emptyChanges(), outputs: outcome.outputs ?? {} };
     } catch (error) {
       // tofu could not save state: keep what it wrote so the next run records the VM.
       await this.saveErroredState(run).catch(() => undefined);
@@ -320,7 +383,12 @@ export class TerraformRunner {
       if (!plan.planFile) return [];
       try {
         // captureStdout: the plan's JSON holds variable values; only resource_changes is read.
-        const shown = await this.exec(run, { phase: "plan", args: ["show", "-json", "-no-color", path.basename(plan.planFile)], captureStdout: true, cwd: dir });
+        const shown = await this.execInWorkspace(run, {
+          phase: "plan",
+          args: ["show", "-json", "-no-color", path.basename(plan.planFile)],
+          captureStdout: true,
+          cwd: dir,
+        });
         return replacementsInPlan(JSON.parse(shown.stdout));
       } finally {
         await this.discardPlan(plan.planFile);
@@ -340,7 +408,7 @@ export class TerraformRunner {
    * callers tend to copy outputs into resource status.
    */
   async output(run: RunOptions, options: { includeSensitive?: boolean } = {}): Promise<Record<string, unknown>> {
-    const outcome = await this.exec(run, {
+    const outcome = await this.execInWorkspace(run, {
       phase: "output",
       args: ["output", "-no-color", "-json"],
       captureStdout: true,
@@ -375,7 +443,7 @@ export class TerraformRunner {
     if (!address || address.startsWith("-")) throw new TypeError(`invalid resource address ${JSON.stringify(address)}`);
     const json = this.opts.flavor === "tofu" ? ["-json"] : [];
     try {
-      await this.exec(run, {
+      await this.execInWorkspace(run, {
         phase: "state",
         args: ["state", "rm", "-no-color", `-lock-timeout=${this.opts.lockTimeout}`, ...json, address],
         cwd: this.workdir(run),
@@ -397,7 +465,7 @@ export class TerraformRunner {
   async untaint(run: RunOptions, address: string): Promise<boolean> {
     if (!address || address.startsWith("-")) throw new TypeError(`invalid resource address ${JSON.stringify(address)}`);
     try {
-      await this.exec(run, {
+      await this.execInWorkspace(run, {
         phase: "state",
         args: ["untaint", "-no-color", "-allow-missing", `-lock-timeout=${this.opts.lockTimeout}`, address],
         cwd: this.workdir(run),
@@ -458,7 +526,7 @@ export class TerraformRunner {
     await writeFile(file, plain, { mode: 0o600 });
     let pushed = true;
     try {
-      await this.exec(run, {
+      await this.execInWorkspace(run, {
         phase: "state",
         args: ["state", "push", `-lock-timeout=${this.opts.lockTimeout}`, path.basename(file)],
         cwd: dir,
@@ -500,7 +568,7 @@ export class TerraformRunner {
     else await mkdir(cwd, { recursive: true });
     const outcome = await this.exec(
       run ?? { workdirName: "", configJson: "", workspace: "", env: {}, timeoutMs: VERSION_TIMEOUT_MS },
-      { phase: "version", args: ["version", "-json"], captureStdout: true, cwd },
+      { phase: "version", args: ["version", "-json"], captureStdout: true, cwd, inWorkspace: run !== undefined },
     );
     const parsed = JSON.parse(outcome.stdout) as { terraform_version?: string; provider_selections?: Record<string, string> };
     const info: VersionInfo = { flavor: this.opts.flavor, version: parsed.terraform_version ?? "unknown" };
@@ -549,19 +617,26 @@ export class TerraformRunner {
     }
   }
 
-  private async selectWorkspace(run: RunOptions, dir: string, args: string[]): Promise<void> {
+  /**
+   * A command on the VM's workspace. The first command on a new workspace creates it, and the pg
+   * backend takes one advisory lock per state schema for that, tried once ("Already locked for
+   * workspace creation"); the first commands on a fresh schema race on its catalog. Both fail
+   * before tofu does anything, so the command is tried again for the lock timeout (at least
+   * WORKSPACE_CREATION_WAIT_MS).
+   */
+  private async execInWorkspace(run: RunOptions, spec: CommandSpec): Promise<CommandOutcome> {
+    if (!NAME.test(run.workspace)) throw this.usageError(spec.phase, `invalid workspace name ${JSON.stringify(run.workspace)}`);
     const giveUpAt = Date.now() + Math.max(this.lockTimeoutMs, WORKSPACE_CREATION_WAIT_MS);
     let delayMs = 100;
     for (;;) {
       try {
-        await this.exec(run, { phase: "workspace", args, cwd: dir });
-        return;
+        return await this.exec(run, { ...spec, inWorkspace: true });
       } catch (error) {
         const text = error instanceof TerraformError ? errorText(error) : "";
         const raced = CREATION_LOCK.test(text) || CATALOG_RACE.test(text);
         if (!raced || Date.now() + delayMs > giveUpAt) throw error;
         const waitMs = delayMs + Math.floor(Math.random() * delayMs);
-        this.notice(run, "workspace", `another run is creating a workspace or the state schema; trying again in ${waitMs} ms`);
+        this.notice(run, spec.phase, `another run is creating a workspace or the state schema; trying again in ${waitMs} ms`);
         await pause(waitMs, run.signal);
         delayMs = Math.min(delayMs * 2, 2000);
       }
@@ -572,7 +647,7 @@ export class TerraformRunner {
     this.emit(run, { phase, stream: "runner", level: "info", type: "log", message, timestamp: new Date().toISOString() });
   }
 
-  private childEnv(run: RunOptions): Record<string, string> {
+  private childEnv(run: RunOptions, spec: CommandSpec): Record<string, string> {
     const env: Record<string, string> = inheritedEnvironment(this.opts.inheritEnv);
     Object.assign(env, {
       TF_IN_AUTOMATION: "1",
@@ -582,6 +657,10 @@ export class TerraformRunner {
     if (this.pluginCacheDir) env.TF_PLUGIN_CACHE_DIR = this.pluginCacheDir;
     if (this.opts.cliConfigFile) env.TF_CLI_CONFIG_FILE = this.opts.cliConfigFile;
     Object.assign(env, run.env);
+    if (spec.inWorkspace) {
+      env.TF_DATA_DIR = this.dataDir(run);
+      env.TF_WORKSPACE = run.workspace;
+    }
     if (run.stateEncryptionPassphrase !== undefined) env[ENCRYPTION_ENV] = encryptionConfig(run.stateEncryptionPassphrase);
     return env;
   }
@@ -649,7 +728,7 @@ export class TerraformRunner {
   private async exec(run: RunOptions, spec: CommandSpec): Promise<CommandOutcome> {
     const { phase } = spec;
     this.checkRun(run, phase);
-    const env = this.childEnv(run);
+    const env = this.childEnv(run, spec);
     const secrets = [...(run.secrets ?? [])];
     if (run.stateEncryptionPassphrase) secrets.push(run.stateEncryptionPassphrase);
     const redactor = Redactor.fromEnv(env, secrets);
@@ -695,6 +774,11 @@ export class TerraformRunner {
       if (event.diagnostic) outcome.diagnostics.push(event.diagnostic);
       if (event.changes && event.type === "change_summary") outcome.changeSummary = event.changes;
       if (event.type === "resource_drift" && event.resource) outcome.drift.push(event.resource);
+      if (stream === "stdout") {
+        const facts = streamFacts(line);
+        if (facts.planSummary) outcome.planSummary = facts.planSummary;
+        if (facts.outputs) outcome.outputs = facts.outputs;
+      }
       if (event.type === "log" && !line.startsWith("{")) {
         pushTail(tail, event.message);
         if (stream === "stderr") pushTail(stderrTail, event.message);

@@ -50,7 +50,7 @@ describe("concurrent runs of one TerraformRunner", () => {
     const run = runFor(schema, providerStack(schema, 0));
     await runner.prepare(run);
     // init linked the provider straight from the immutable mirror, not through a cache.
-    const providerDir = path.join(runner.workdir(run), ".terraform/providers/registry.opentofu.org/bpg/proxmox", platformEnv().PTM_PROVIDER_VERSION, "linux_amd64");
+    const providerDir = path.join(runner.dataDir(run), "providers/registry.opentofu.org/bpg/proxmox", platformEnv().PTM_PROVIDER_VERSION, "linux_amd64");
     expect((await lstat(providerDir)).isSymbolicLink()).toBe(true);
     const target = await realpath(path.resolve(path.dirname(providerDir), await readlink(providerDir)));
     const mirror = /filesystem_mirror\s*\{[^}]*path\s*=\s*"([^"]+)"/.exec(await readFile(platformEnv().TF_CLI_CONFIG_FILE, "utf8"))?.[1];
@@ -76,13 +76,14 @@ describe("concurrent runs of one TerraformRunner", () => {
     await withPg(async (c) => {
       // As if another VM's workspace were being created in this schema right now.
       await c.query("select pg_advisory_lock($1)", [workspaceCreationLockKey(schema)]);
-      const prepared = runner.prepare(run);
+      // The first command on the workspace creates it (plan here).
+      const prepared = runner.prepare(run).then(() => runner.plan(run));
       const retried = await waitFor(async () => run.events.some((e) => /another run is creating a workspace or the state schema/.test(e.message)), 20_000);
       await c.query("select pg_advisory_unlock($1)", [workspaceCreationLockKey(schema)]);
       expect(retried).toBe(true);
       await prepared;
     });
-    const attempts = run.events.filter((e) => e.type === "command" && /workspace select/.test(e.message));
+    const attempts = run.events.filter((e) => e.type === "command" && /^tofu plan/.test(e.message));
     expect(attempts.length).toBeGreaterThan(1);
     const workspaces = await withPg((c) => c.query<{ name: string }>(`select name from ${schema}.states where name = 'ns.second'`));
     expect(workspaces.rowCount).toBe(1);

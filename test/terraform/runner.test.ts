@@ -20,10 +20,8 @@ describe("TerraformRunner against the pg backend", () => {
     let t = Date.now();
     await runner.prepare(run);
     const prepareMs = Date.now() - t;
-    expect(run.events.filter((e) => e.type === "command").map((e) => e.message)).toEqual([
-      expect.stringMatching(/^tofu init -input=false -no-color -reconfigure -json$/),
-      expect.stringMatching(/^tofu workspace select -or-create -json vm-100$/),
-    ]);
+    // One init, into the data directory every work directory with this backend and these providers shares.
+    expect(run.events.filter((e) => e.type === "command").map((e) => e.message)).toEqual([expect.stringMatching(/^tofu init -input=false -no-color -json$/)]);
     expect(run.events.some((e) => e.phase === "init" && e.type === "version" && /OpenTofu 1\./.test(e.message))).toBe(true);
 
     t = Date.now();
@@ -57,9 +55,11 @@ describe("TerraformRunner against the pg backend", () => {
     }
     expect(run.events.filter((e) => e.type === "apply_start")).toHaveLength(2);
 
-    // The same work directory again (a later reconcile): init is quick, nothing to do.
+    // The same work directory again (a later reconcile): no init, nothing to do.
     const again = { ...run, configJson: twoResources(schema) };
+    const commandsBefore = run.events.filter((e) => e.type === "command").length;
     await runner.prepare(again);
+    expect(run.events.filter((e) => e.type === "command").length).toBe(commandsBefore);
     const noChanges = await runner.plan(again);
     expect(noChanges).toMatchObject({ hasChanges: false, changes: { add: 0, change: 0, remove: 0 } });
     expect(noChanges.planFile).toBeUndefined();
@@ -113,6 +113,36 @@ describe("TerraformRunner against the pg backend", () => {
     expect(nothingLeft.hasChanges).toBe(false);
     // The configuration still wants both: a normal plan creates them again.
     expect((await runner.plan(run)).changes.add).toBe(2);
+  });
+
+  it("plans and applies in one tofu process, with outputs from the apply and no init for a second work directory", async () => {
+    const runner = await makeRunner();
+    const schema = newSchema();
+    const withOutputs = twoResources(schema, { output: { name: { value: "${terraform_data.second.output.name}" }, hidden: { value: "secret-ish", sensitive: true } } });
+    const first = runFor(schema, withOutputs, { workspace: "ns.first" });
+    const second = runFor(schema, withOutputs, { workspace: "ns.second" });
+    const commands = (r: typeof first) => r.events.filter((e) => e.type === "command").map((e) => e.message.split(" ").slice(0, 2).join(" "));
+
+    await runner.prepare(first);
+    await runner.prepare(second);
+    const created = await runner.applyAuto(first);
+    expect(created).toMatchObject({ hasChanges: true, planned: { add: 2 }, changes: { add: 2, change: 0, remove: 0 }, outputs: { name: "vm" } });
+    expect(created.outputs).not.toHaveProperty("hidden");
+    expect(commands(first)).toEqual(["tofu init", "tofu apply"]);
+    // The second VM's work directory reuses the data directory the first one's init made.
+    expect(commands(second)).toEqual([]);
+    // Only the configuration (and a lock file, had it providers): no .terraform of its own.
+    expect(await readdir(runner.workdir(second))).toEqual(["main.tf.json"]);
+
+    const unchanged = await runner.applyAuto(first);
+    expect(unchanged).toMatchObject({ hasChanges: false, changes: { add: 0, change: 0, remove: 0 }, outputs: { name: "vm" } });
+    expect((await runner.applyAuto(second)).changes.add).toBe(2);
+
+    const destroyed = await runner.applyAuto(first, { destroy: true });
+    expect(destroyed).toMatchObject({ hasChanges: true, changes: { remove: 2 } });
+    // Each workspace holds its own state: the second VM's resources are still there.
+    expect((await runner.plan(second)).hasChanges).toBe(false);
+    expect(commands(first)).toEqual(["tofu init", "tofu apply", "tofu apply", "tofu apply"]);
   });
 
   it("forgets a resource with state rm, idempotently", async () => {

@@ -18,7 +18,7 @@ describe("TerraformRunner.untaint", () => {
     expect(await runner.untaint(r, "terraform_data.vm")).toBe(false);
 
     // What a create or update that failed half way leaves behind.
-    await run(platformEnv().TOFU_BIN, ["taint", "-no-color", "terraform_data.vm"], { cwd: runner.workdir(r), env: { ...process.env, ...r.env, TF_WORKSPACE: r.workspace } });
+    await run(platformEnv().TOFU_BIN, ["taint", "-no-color", "terraform_data.vm"], { cwd: runner.workdir(r), env: { ...process.env, ...r.env, TF_WORKSPACE: r.workspace, TF_DATA_DIR: runner.dataDir(r) } });
     expect((await runner.plan(r)).changes).toMatchObject({ add: 1, remove: 1 });
     expect(await runner.untaint(r, "terraform_data.vm")).toBe(true);
     expect((await runner.plan(r)).hasChanges).toBe(false);
