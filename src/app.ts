@@ -5,7 +5,8 @@ import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { PROXMOX_CONNECTION, PROXMOX_VM } from "./api/group.js";
 import type { ProxmoxConnectionStatus, ProxmoxVMStatus } from "./api/status.js";
-import type { Env } from "./config/env.js";
+import { inheritedEnvironment, type Env } from "./config/env.js";
+import { TokenCache } from "./vm/token-cache.js";
 import { ConnectionResolver, connectionPolicyFromEnv } from "./vm/connection-resolver.js";
 import { ConnectionReconciler } from "./controller/connection-reconciler.js";
 import { Controller } from "./controller/controller.js";
@@ -26,7 +27,7 @@ import type { ProxmoxConnectionObject, ProxmoxVMObject } from "./kube/types.js";
 import { openDatabase, type Database } from "./store/database.js";
 import { operatorVersion } from "./telemetry/build-info.js";
 import { Metrics } from "./telemetry/metrics.js";
-import { TerraformRunner, type Redactor } from "./terraform/index.js";
+import { DEFAULT_INHERIT_ENV, ProviderServers, TerraformRunner, type Redactor } from "./terraform/index.js";
 
 export type Role = "controller" | "worker" | "sidecar";
 
@@ -87,8 +88,15 @@ export class App {
     const connectionsApi = new CustomObjects<ProxmoxConnectionObject>(this.kubeConfig, PROXMOX_CONNECTION.plural);
     const status = new StatusWriter<ProxmoxVMStatus, ProxmoxVMObject>(vms);
     const events = new EventRecorder(this.kubeConfig, logger, this.identity);
+    // Stops run in reverse: the events the roles recorded on their way out are sent first.
+    this.stops.push(() => events.flush(5_000));
     // Secret consent and the endpoint policy (PTM_SECRET_CONSENT, PTM_ALLOW_HTTP_ENDPOINTS, PTM_ENDPOINT_ALLOWLIST).
     const connections = new ConnectionResolver(this.kubeConfig, connectionPolicyFromEnv(env, this.o.redactor));
+    // Provider processes that plans and applies reattach to; stopped with the worker.
+    const providerServers = env.PTM_PROVIDER_SERVERS
+      ? new ProviderServers({ baseEnv: inheritedEnvironment(DEFAULT_INHERIT_ENV), idleMs: env.PTM_PROVIDER_SERVER_IDLE })
+      : undefined;
+    if (providerServers) this.stops.push(async () => providerServers.stopAll());
     const runner = new TerraformRunner({
       binary: env.PTM_TERRAFORM_BIN ?? env.TOFU_BIN ?? env.PTM_TERRAFORM_FLAVOR,
       flavor: env.PTM_TERRAFORM_FLAVOR,
@@ -100,6 +108,7 @@ export class App {
       lockTimeout: "90s",
       // A state tofu could not save (errored.tfstate) survives the worker's work directory.
       erroredStates: database.erroredStates,
+      ...(providerServers ? { providerServers } : {}),
     });
     const tool = await runner.version();
     const metrics = this.metrics;
@@ -157,14 +166,21 @@ export class App {
         ownedUids: () => (this.controller?.vmCache.isSynced ? new Set(this.controller.vmCache.list().map((vm) => vm.metadata.uid)) : undefined),
         metrics,
       });
+      // The controller resolves from its informer and keeps tokens per connection version, so a
+      // resync reads nothing per VM; workers keep reading a run's token afresh.
+      const cachedConnections = new ConnectionResolver(this.kubeConfig, connectionPolicyFromEnv(env, this.o.redactor), {
+        connections: () => this.controller?.connectionCache,
+        tokens: new TokenCache(),
+      });
       const reconciler = new VmReconciler({
         vms,
         status,
         events,
-        connections,
+        connections: cachedConnections,
+        vmCache: (namespace, name) => this.controller?.vmCache.get(name, namespace),
         queue: runQueue,
         hasher,
-        gate: new RunGate(connectionReconciler, connections),
+        gate: new RunGate(connectionReconciler, cachedConnections),
         logger: logger.child({ role: "controller" }),
         driftIntervalMs: env.PTM_DRIFT_INTERVAL,
       });

@@ -43,6 +43,8 @@ const EnvSchema = z
     PTM_PROVIDER_VERSION: z.string().regex(/^[0-9]+\.[0-9]+\.[0-9]+$/).default("0.111.1"),
     PTM_WORKDIR_ROOT: z.string().default("/tmp/ptm-work"),
     PTM_PLUGIN_CACHE_DIR: z.string().optional(),
+    PTM_PROVIDER_SERVERS: bool.default(true).describe("Keep provider processes running between runs and reattach tofu to them (one per connection and token, one run at a time)."),
+    PTM_PROVIDER_SERVER_IDLE: duration.prefault("5m").describe("Stop a provider server idle this long."),
     PTM_STATE_ENCRYPTION_PASSPHRASE: z.string().min(16, "must be at least 16 characters").optional(),
     PTM_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
     PTM_RUN_TIMEOUT: duration.prefault("30m"),

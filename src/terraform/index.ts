@@ -17,3 +17,4 @@ export {
 } from "./runner.js";
 export { ERRORED_STATE_FILE, type ErroredStateStore, type ErroredStateKept, type StoredErroredState } from "./errored-state.js";
 export { replacementsInPlan, describeForcingAttributes, withoutPreventDestroy, type Replacement, type ForcingAttribute } from "./replacement.js";
+export { ProviderServers, type ProviderServersOptions, type ProviderBinary } from "./provider-servers.js";

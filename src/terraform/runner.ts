@@ -53,7 +53,8 @@ import { parseLine, streamFacts } from "./json-stream.js";
 import { runProcess, type StopReason } from "./process.js";
 import { Redactor, isSecretName } from "./redact.js";
 import { replacementsInPlan, withoutPreventDestroy, type Replacement } from "./replacement.js";
-import { LOCK_FILE, SharedInits } from "./shared-init.js";
+import type { ProviderBinary, ProviderServers } from "./provider-servers.js";
+import { LOCK_FILE, providerBinaries, SharedInits } from "./shared-init.js";
 import { TerraformError, type TerraformErrorKind } from "./terraform-error.js";
 import { parseTextDiagnostics } from "./text-diagnostics.js";
 
@@ -84,6 +85,8 @@ export interface TerraformRunnerOptions {
   scratchDir?: string;
   /** Durable home for errored.tfstate files (see errored-state.ts); without one they stay in the work directory. */
   erroredStates?: ErroredStateStore;
+  /** Provider servers plans and applies reattach to (see provider-servers.ts); without them tofu starts the provider itself. */
+  providerServers?: ProviderServers;
 }
 
 export interface RunOptions {
@@ -211,8 +214,8 @@ interface CommandOutcome {
 }
 
 export class TerraformRunner {
-  private readonly opts: Required<Omit<TerraformRunnerOptions, "cliConfigFile" | "scratchDir" | "pluginCacheDir" | "erroredStates">> &
-    Pick<TerraformRunnerOptions, "cliConfigFile" | "scratchDir" | "erroredStates">;
+  private readonly opts: Required<Omit<TerraformRunnerOptions, "cliConfigFile" | "scratchDir" | "pluginCacheDir" | "erroredStates" | "providerServers">> &
+    Pick<TerraformRunnerOptions, "cliConfigFile" | "scratchDir" | "erroredStates" | "providerServers">;
   /** The TF_PLUGIN_CACHE_DIR runs get, if any (see the header). */
   readonly pluginCacheDir: string | undefined;
   /** Why the cache is or is not used, for the worker's start-up log. */
@@ -220,6 +223,7 @@ export class TerraformRunner {
   private readonly lockTimeoutMs: number;
   private initTurn: Promise<void> = Promise.resolve();
   private readonly inits: SharedInits;
+  private readonly binariesByDataDir = new Map<string, Promise<ProviderBinary[]>>();
 
   constructor(opts: TerraformRunnerOptions) {
     const { pluginCacheDir, ...rest } = opts;
@@ -643,6 +647,32 @@ export class TerraformRunner {
     }
   }
 
+  /**
+   * Plans and applies (and `show` of a plan) load providers: they reattach to servers when the
+   * runner has them. A server that cannot start is not a reason to fail: tofu starts the
+   * provider itself then.
+   */
+  private async leaseProviderServers(run: RunOptions, spec: CommandSpec, env: Record<string, string>, note: (level: TerraformEvent["level"], type: string, message: string) => void) {
+    const servers = this.opts.providerServers;
+    if (!servers || !spec.inWorkspace || (spec.phase !== "plan" && spec.phase !== "apply")) return undefined;
+    const dataDir = this.dataDir(run);
+    let binaries = this.binariesByDataDir.get(dataDir);
+    if (!binaries) {
+      binaries = providerBinaries(dataDir);
+      this.binariesByDataDir.set(dataDir, binaries);
+    }
+    const found = await binaries;
+    if (found.length === 0) return undefined;
+    try {
+      const lease = await servers.lease(found, env);
+      env.TF_REATTACH_PROVIDERS = lease.reattach;
+      return lease;
+    } catch (error) {
+      note("warn", "log", `provider server unavailable, tofu starts the provider itself: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+
   private notice(run: RunOptions, phase: TerraformPhase, message: string): void {
     this.emit(run, { phase, stream: "runner", level: "info", type: "log", message, timestamp: new Date().toISOString() });
   }
@@ -796,6 +826,7 @@ export class TerraformRunner {
       );
     };
 
+    const servers = await this.leaseProviderServers(run, spec, env, note);
     let result;
     try {
       result = await runProcess({
@@ -812,6 +843,7 @@ export class TerraformRunner {
         onStop,
       });
     } catch (cause) {
+      servers?.release();
       // spawn itself failed: missing binary or work directory.
       throw new TerraformError({
         kind: "permanent",
@@ -821,6 +853,7 @@ export class TerraformRunner {
         cause,
       });
     }
+    servers?.release();
     outcome.stdout = stdoutChunks.join("\n");
     const okCodes = spec.okCodes ?? [0];
     if (result.exitCode !== null && okCodes.includes(result.exitCode)) {
@@ -829,6 +862,19 @@ export class TerraformRunner {
       return outcome;
     }
 
+    if (servers && result.stopReason === undefined && (await servers.lost())) {
+      // The provider server died under this command: nothing about the run is wrong, and the
+      // retry gets a new server.
+      note("warn", "log", `the provider server stopped during ${phase}; the retry starts a new one`);
+      throw new TerraformError({
+        kind: "transient",
+        phase,
+        exitCode: result.exitCode,
+        diagnostics: outcome.diagnostics.filter((d) => d.severity === "error"),
+        stderrTail: stderrTail.slice(-20),
+        fallbackMessage: `the provider server stopped during ${phase}; the retry starts a new one`,
+      });
+    }
     let errors = outcome.diagnostics.filter((d) => d.severity === "error");
     if (errors.length === 0) errors = parseTextDiagnostics(tail).filter((d) => d.severity === "error");
     let kind: TerraformErrorKind;

@@ -11,8 +11,9 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
-import { access, mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import type { ProviderBinary } from "./provider-servers.js";
 
 export const LOCK_FILE = ".terraform.lock.hcl";
 const CONFIG_FILE = "main.tf.json";
@@ -121,5 +122,38 @@ async function exists(file: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * The provider binaries init installed in a data directory, with the addresses tofu knows them
+ * by (`providers/<host>/<namespace>/<type>/<version>/<os_arch>/terraform-provider-*`).
+ */
+export async function providerBinaries(dataDir: string): Promise<ProviderBinary[]> {
+  const root = path.join(dataDir, "providers");
+  const found: ProviderBinary[] = [];
+  for (const host of await subdirs(root)) {
+    for (const namespace of await subdirs(path.join(root, host))) {
+      for (const type of await subdirs(path.join(root, host, namespace))) {
+        for (const version of await subdirs(path.join(root, host, namespace, type))) {
+          for (const platform of await subdirs(path.join(root, host, namespace, type, version))) {
+            const dir = path.join(root, host, namespace, type, version, platform);
+            const binary = (await readdir(dir)).find((f) => f.startsWith("terraform-provider-"));
+            if (binary) found.push({ address: `${host}/${namespace}/${type}`, path: path.join(dir, binary) });
+          }
+        }
+      }
+    }
+  }
+  return found;
+}
+
+async function subdirs(dir: string): Promise<string[]> {
+  try {
+    const entries = await readdir(dir, { withFileTypes: true });
+    // Symbolic links count: init links providers in from a filesystem mirror.
+    return entries.filter((e) => e.isDirectory() || e.isSymbolicLink()).map((e) => e.name);
+  } catch {
+    return [];
   }
 }
