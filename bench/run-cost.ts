@@ -157,9 +157,12 @@ async function withScenario<T>(fn: (sim: RunningSimulator, schema: string, root:
   const root = await mkdtemp(path.join(os.tmpdir(), "ptm-bench-cost-"));
   try {
     return await fn(sim, schema, root);
+  } catch (error) {
+    console.error(`scenario failed: ${(error as Error).message}\n${String((error as { stderr?: string }).stderr ?? "").slice(-2000)}`);
+    throw error;
   } finally {
     await sim.close();
-    await rm(root, { recursive: true, force: true });
+    await rm(root, { recursive: true, force: true, maxRetries: 5 }).catch(() => undefined);
     await dropSchemas(schema);
   }
 }

@@ -1,12 +1,10 @@
 import type { Logger } from "pino";
 import type { ProxmoxVMSpec } from "../api/proxmox-vm.js";
-import type { ProxmoxVMStatus } from "../api/status.js";
 import type { CustomObjects } from "../kube/custom-objects.js";
-import type { StatusWriter } from "../kube/status-writer.js";
 import type { ProxmoxVMObject } from "../kube/types.js";
 import type { ProxmoxApiClient } from "../proxmox/api-client.js";
 import type { ResolvedConnection } from "../vm/connection-resolver.js";
-import { vmIdPinned } from "../vm/status.js";
+import { vmIdPinned, type StatusChange } from "../vm/status.js";
 import type { VmIdAllocator } from "./vmid-allocator.js";
 
 export type VmIdPin =
@@ -14,21 +12,26 @@ export type VmIdPin =
    * `knownAbsent`: this run has just seen that no VM has the id. Terraform never ran with an id
    * that was not pinned in status yet, so there is nothing to adopt and no need to ask again.
    */
-  | { kind: "pinned"; vm: ProxmoxVMObject; vmId: number; knownAbsent: boolean }
+  | {
+      kind: "pinned";
+      vm: ProxmoxVMObject;
+      vmId: number;
+      knownAbsent: boolean;
+      /** The status change that records a new id: the run writes it with its first progress, before tofu runs. */
+      pin?: StatusChange;
+    }
   /** A user-chosen spec.vmId that another VM already has. */
-  | { kind: "taken"; message: string }
-  /** The ProxmoxVM went away while the id was being written. */
-  | { kind: "gone" };
+  | { kind: "taken"; message: string };
 
 export interface VmIdPinningDeps {
   vmIds: VmIdAllocator;
-  status: StatusWriter<ProxmoxVMStatus, ProxmoxVMObject>;
   vms: CustomObjects<ProxmoxVMObject>;
 }
 
 /**
- * Pins the VM id in status before Terraform can create anything, so no retry or crash makes a
- * second VM: the id in status, else spec.vmId (if free), else a fresh one reserved in Redis.
+ * Chooses the VM id the run pins in status before Terraform can create anything, so no retry or
+ * crash makes a second VM: the id in status, else spec.vmId (if free), else a fresh one reserved
+ * in Redis (the reservation holds it until the status write).
  */
 export async function pinVmId(
   d: VmIdPinningDeps,
@@ -58,8 +61,7 @@ export async function pinVmId(
     log.info({ vmId }, "allocated a VM id");
   }
   if (recorded === vmId) return { kind: "pinned", vm, vmId, knownAbsent };
-  const updated = await d.status.update(vm.metadata.namespace, vm.metadata.name, vmIdPinned(vmId, spec.nodeName), vm.metadata.uid);
-  return updated ? { kind: "pinned", vm: updated, vmId, knownAbsent } : { kind: "gone" };
+  return { kind: "pinned", vm, vmId, knownAbsent, pin: vmIdPinned(vmId, spec.nodeName) };
 }
 
 /**

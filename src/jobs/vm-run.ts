@@ -40,6 +40,8 @@ interface Target {
   knownAbsent: boolean;
   /** Set for apply runs: they ask Proxmox about the id before tofu runs. */
   proxmox?: ProxmoxApiClient;
+  /** A newly chosen VM id's status change, written with the run's first progress (before tofu). */
+  pin?: vmStatus.StatusChange;
 }
 
 /**
@@ -73,6 +75,10 @@ export class VmRun {
     const { ctx } = target;
 
     const record = await this.startRecord(ctx, stack.hash);
+    if (!(await this.firstProgress(ctx, record, target.pin))) {
+      await record.finish({ status: "no_changes" }, "the ProxmoxVM was deleted before tofu started: nothing was run");
+      return { kind: "done", outcome: "skipped" };
+    }
     let tofu: TofuSession | undefined;
     try {
       tofu = await this.openTofu(ctx, record, configJson, stack);
@@ -103,9 +109,11 @@ export class VmRun {
     if (ctx.action !== "apply" || !connection) return { ctx, vmId: vm.status?.vmId ?? spec.vmId, knownAbsent: false };
     const proxmox = proxmoxClient(connection);
     const pin = await pinVmId(this.d, vm, spec, connection, proxmox, ctx.log);
-    if (pin.kind === "gone") return { kind: "done", outcome: "skipped" };
     if (pin.kind === "taken") return this.stall(ctx, Reason.InvalidSpec, pin.message);
-    return { ctx: { ...ctx, vm: pin.vm }, vmId: pin.vmId, knownAbsent: pin.knownAbsent, proxmox };
+    if (!pin.pin) return { ctx: { ...ctx, vm: pin.vm }, vmId: pin.vmId, knownAbsent: pin.knownAbsent, proxmox };
+    // The run goes on with the id as status will hold it once its first progress is written.
+    const vmWithId = { ...pin.vm, status: pin.pin(pin.vm.status ?? {}) };
+    return { ctx: { ...ctx, vm: vmWithId }, vmId: pin.vmId, knownAbsent: pin.knownAbsent, proxmox, pin: pin.pin };
   }
 
   private synthesize({ ctx, vmId }: Target): SynthesisResult | { kind: "invalid"; message: string } {
@@ -143,9 +151,19 @@ export class VmRun {
     );
     record.append({ level: "info", type: "run", message: `${action} run started by ${this.d.workerId} (reason: ${job.data.reason}, attempt ${job.attempt})` });
     await this.d.events.record(vm, "Normal", "RunStarted", `${action} run ${record.run.id} started`);
-    const deleting = action !== "apply";
-    await this.progress(ctx, record.run, deleting ? Reason.Deleting : Reason.Planning, deleting ? "planning the VM's destruction" : "planning");
     return record;
+  }
+
+  /**
+   * The run's first status write: Planning (or Deleting), together with a newly chosen VM id so
+   * the id is in status before tofu can create anything. False when the ProxmoxVM is gone.
+   */
+  private async firstProgress(ctx: RunContext, record: RunRecord, pin: vmStatus.StatusChange | undefined): Promise<boolean> {
+    const deleting = ctx.action !== "apply";
+    const progress = vmStatus.progressing(ctx.vm.metadata.generation, record.run, deleting ? Reason.Deleting : Reason.Planning, deleting ? "planning the VM's destruction" : "planning");
+    const change: vmStatus.StatusChange = pin ? (s) => progress(pin(s)) : progress;
+    const updated = await this.d.status.update(ctx.vm.metadata.namespace, ctx.vm.metadata.name, change, ctx.vm.metadata.uid);
+    return updated !== undefined || pin === undefined;
   }
 
   private async openTofu(ctx: RunContext, record: RunRecord, configJson: string, stack: SynthesisResult): Promise<TofuSession> {
