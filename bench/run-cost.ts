@@ -126,14 +126,16 @@ async function bareRun(root: string, childEnv: Record<string, string>, name: str
         return await tofu(args);
       } catch (error) {
         const stderr = String((error as { stderr?: string }).stderr);
-        if (attempt >= 20 || !/Already locked for workspace creation|duplicate key value violates unique constraint|already exists/.test(stderr)) throw error;
+        if (attempt >= 20 || !/already locked for workspace\s+creation|duplicate key value violates unique constraint|already exists/i.test(stderr)) throw error;
         await sleep(100 * attempt);
       }
     }
   };
   await retrying(["init", "-input=false"]);
   await retrying(["workspace", "select", "-or-create", `bench.${name}`]);
-  await tofu(["apply", "-auto-approve", "-input=false"]);
+  // Every state lock in the pg backend also takes the schema's workspace-creation lock for a
+  // moment, so side-by-side applies need a lock timeout (the worker uses 90 s).
+  await retrying(["apply", "-auto-approve", "-input=false", "-lock-timeout=60s"]);
   return 3;
 }
 
@@ -177,6 +179,7 @@ async function sequential(kind: "bare" | "runner" | "runner+servers"): Promise<{
       flavor: "tofu",
       workdirRoot: path.join(root, "work"),
       cliConfigFile: env.TF_CLI_CONFIG_FILE,
+      lockTimeout: "60s",
       ...(servers ? { providerServers: servers } : {}),
     });
     const childEnv = bareEnv(sim);
@@ -225,7 +228,7 @@ async function fleet(kind: "bare" | "runner+servers" | "monolithic"): Promise<Me
         const tofu = (args: string[]) => execFileAsync(env.TOFU_BIN, args, { cwd: dir, env: childEnv, maxBuffer: 64 << 20 });
         await tofu(["init", "-input=false"]);
         await tofu(["workspace", "select", "-or-create", "bench.monolith"]);
-        await tofu(["apply", "-auto-approve", "-input=false", "-parallelism=10"]);
+        await tofu(["apply", "-auto-approve", "-input=false", "-lock-timeout=60s", "-parallelism=10"]);
         return { tofuProcesses: 3 };
       });
     }
@@ -236,7 +239,7 @@ async function fleet(kind: "bare" | "runner+servers" | "monolithic"): Promise<Me
       });
     }
     const servers = new ProviderServers({ baseEnv: inheritedEnvironment(DEFAULT_INHERIT_ENV), idleMs: 600_000 });
-    const runner = new TerraformRunner({ binary: env.TOFU_BIN, flavor: "tofu", workdirRoot: path.join(root, "work"), cliConfigFile: env.TF_CLI_CONFIG_FILE, providerServers: servers });
+    const runner = new TerraformRunner({ binary: env.TOFU_BIN, flavor: "tofu", workdirRoot: path.join(root, "work"), cliConfigFile: env.TF_CLI_CONFIG_FILE, lockTimeout: "60s", providerServers: servers });
     return measure(
       async () => {
         const counts = await pool(names, CONCURRENCY, async (name, i) => {

@@ -181,7 +181,7 @@ const TAIL_LINES = 200;
  * for milliseconds), so failing fast on it, as on a held state lock, would only fail first runs.
  */
 const WORKSPACE_CREATION_WAIT_MS = 30_000;
-const CREATION_LOCK = /already locked for workspace creation/i;
+const CREATION_LOCK = /already locked for workspace\s+creation/i;
 /**
  * Concurrent first commands on a fresh state schema: PostgreSQL refuses the second CREATE ... IF
  * NOT EXISTS, either in its catalog's unique indexes or as "type/relation ... already exists"
