@@ -30,10 +30,12 @@ export class OperatorProcess {
     cwd: string,
     env: Record<string, string>,
     logDir: string,
+    /** Node's arguments before `--role`: by default the sources through tsx; a compiled build's main.js instead. */
+    entry: string[] = ["--import", "tsx", "src/main.ts"],
   ) {
     this.logFile = path.join(logDir, `${role}.log`);
     this.log = createWriteStream(this.logFile);
-    this.child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--role", role], {
+    this.child = spawn(process.execPath, [...entry, "--role", role], {
       cwd,
       env,
       stdio: ["ignore", "pipe", "pipe"],

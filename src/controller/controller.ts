@@ -40,6 +40,12 @@ export class Controller {
   private readonly seen = new Map<string, string>();
   private readonly seenConnections = new Map<string, { generation: string; health: string }>();
   private readonly keysByUid = new Map<string, string>();
+  /**
+   * How a queued key's next reconcile reads its VM: "cache" when only a periodic resync queued it
+   * (the informer's copy is then as fresh as anything), "fresh" once an event or a finished run
+   * did (a worker's status write may not have reached the cache yet). Timer requeues read fresh.
+   */
+  private readonly readMode = new Map<string, "cache" | "fresh">();
 
   constructor(private readonly o: ControllerOptions) {
     const base = `/apis/${API_GROUP}/${API_VERSION}${o.namespace ? `/namespaces/${o.namespace}` : ""}`;
@@ -48,7 +54,7 @@ export class Controller {
       process: async (key) => {
         const started = performance.now();
         try {
-          const result = await o.reconciler.reconcile(key);
+          const result = await o.reconciler.reconcile(key, { fromCache: this.takeReadMode(key) === "cache" });
           o.onReconcile?.(result?.requeueAfterMs !== undefined ? "requeue" : "success", (performance.now() - started) / 1000);
           return result;
         } catch (error) {
@@ -90,6 +96,10 @@ export class Controller {
     return this.vmInformer;
   }
 
+  get connectionCache(): ResilientInformer<ProxmoxConnectionObject> {
+    return this.connectionInformer;
+  }
+
   async start(): Promise<void> {
     await Promise.all([this.vmInformer.start(), this.connectionInformer.start()]);
     await Promise.all([this.vmInformer.waitForSync(), this.connectionInformer.waitForSync()]);
@@ -106,10 +116,17 @@ export class Controller {
     const key = keyOf(vm);
     if (kind === "delete") {
       this.seen.delete(key);
+      this.readMode.delete(key);
       this.keysByUid.delete(vm.metadata.uid);
+      this.o.reconciler.forgetVm(vm.metadata.uid);
       return;
     }
     this.keysByUid.set(vm.metadata.uid, key);
+    if (kind === "resync") {
+      if (this.readMode.get(key) !== "fresh") this.readMode.set(key, "cache");
+      this.queue.add(key);
+      return;
+    }
     const fingerprint = JSON.stringify([
       vm.metadata.generation,
       vm.metadata.deletionTimestamp ?? null,
@@ -118,12 +135,24 @@ export class Controller {
     ]);
     if (kind === "update" && this.seen.get(key) === fingerprint) return;
     this.seen.set(key, fingerprint);
-    this.queue.add(key);
+    this.enqueueFresh(key);
   }
 
   private enqueueUid(uid: string): void {
     const key = this.keysByUid.get(uid);
-    if (key) this.queue.add(key);
+    if (key) this.enqueueFresh(key);
+  }
+
+  /** Something happened to the VM (an event, a finished run): reconcile from a fresh read. */
+  private enqueueFresh(key: string): void {
+    this.readMode.set(key, "fresh");
+    this.queue.add(key);
+  }
+
+  private takeReadMode(key: string): "cache" | "fresh" {
+    const mode = this.readMode.get(key) ?? "fresh";
+    this.readMode.delete(key);
+    return mode;
   }
 
   /**
@@ -135,6 +164,7 @@ export class Controller {
     const key = keyOf(connection);
     if (kind === "delete") {
       this.seenConnections.delete(key);
+      this.o.reconciler.forgetConnection(connection.metadata.namespace!, connection.metadata.name!);
       this.enqueueVmsOf(connection);
       return;
     }
@@ -154,7 +184,7 @@ export class Controller {
 
   private enqueueVmsOf(connection: ProxmoxConnectionObject): void {
     for (const vm of this.vmInformer.list(connection.metadata.namespace)) {
-      if (vm.spec?.connectionRef?.name === connection.metadata.name) this.queue.add(keyOf(vm));
+      if (vm.spec?.connectionRef?.name === connection.metadata.name) this.enqueueFresh(keyOf(vm));
     }
   }
 }

@@ -52,7 +52,7 @@ function vmWithReady(reason: string, message: string, at: number): ProxmoxVMObje
 }
 
 function gateOver(checks: Checks): RunGate {
-  const resolver = { resolve: async () => checks.connection() } as unknown as ConnectionResolver;
+  const resolver = { resolve: async () => checks.connection(), forget: () => undefined } as unknown as ConnectionResolver;
   return new RunGate(checks, resolver);
 }
 

@@ -60,6 +60,8 @@ export class RunGate {
     if (recheck) {
       // A run met an auth or network failure after the last check: check again before any retry.
       await this.health.refresh(key, REFRESH_AFTER_MS);
+      // The kept token may be the one that failed (a Secret rotated in place): read it again.
+      this.connections.forget(vm.metadata.namespace, connection.name);
       connection = await this.connections.resolve(vm.metadata.namespace, connection.name);
     }
     const notReady = connectionNotReady(connection);

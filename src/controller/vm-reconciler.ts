@@ -36,7 +36,17 @@ export interface VmReconcilerDeps {
   failureBackoffMs?: number;
   /** Connection readiness and preflight, checked before a run is queued. */
   gate: RunGate;
+  /** The controller's informer cache of ProxmoxVMs, which a resync reads instead of the API. */
+  vmCache?: (namespace: string, name: string) => ProxmoxVMObject | undefined;
 }
+
+export interface ReconcileOptions {
+  /** A periodic resync: an unchanged VM is answered from the informer cache. */
+  fromCache?: boolean;
+}
+
+/** The cached object cannot settle it: read the VM from the API and decide afresh. */
+const READ_AFRESH = Symbol("read afresh");
 
 /**
  * Level-based: reads the ProxmoxVM as it is now, decides, acts. The event that woke it up does
@@ -46,8 +56,23 @@ export interface VmReconcilerDeps {
 export class VmReconciler {
   constructor(private readonly d: VmReconcilerDeps) {}
 
-  async reconcile(key: string): Promise<WorkResult> {
+  /** A deleted VM: its memoised hash goes. */
+  forgetVm(uid: string): void {
+    this.d.hasher.forget(uid);
+  }
+
+  /** A deleted connection: its kept token goes. */
+  forgetConnection(namespace: string, name: string): void {
+    this.d.connections.forget(namespace, name);
+  }
+
+  async reconcile(key: string, options: ReconcileOptions = {}): Promise<WorkResult> {
     const { namespace, name } = parseKey(key);
+    const cached = options.fromCache ? this.d.vmCache?.(namespace, name) : undefined;
+    if (cached) {
+      const atRest = await this.reconcileAtRest(cached);
+      if (atRest !== READ_AFRESH) return atRest;
+    }
     let vm: ProxmoxVMObject;
     try {
       vm = await this.d.vms.get(namespace, name);
@@ -110,6 +135,30 @@ export class VmReconciler {
 
     await this.queueRun(vm, approvedHash(vm) === hashed.hash ? "approved" : status.vmId ? "update" : "create");
     return;
+  }
+
+  /**
+   * What nearly every resync meets: a VM whose applied stack is its current one. Answered from
+   * the informer cache (no GET of the VM, the connection or its Secret; the hash memoised).
+   * Anything else (a finalizer, a condition to write, a run to queue) is decided again on a
+   * fresh read, because the cache may not yet hold our own or a worker's latest write. A drift
+   * check that is due is scheduled from the cached copy: the controller only reads with
+   * `fromCache` on a periodic resync, never right after a run finished.
+   */
+  private async reconcileAtRest(vm: ProxmoxVMObject): Promise<WorkResult | typeof READ_AFRESH> {
+    if (vm.metadata.deletionTimestamp || !hasFinalizer(vm) || vm.spec?.suspend) return READ_AFRESH;
+    const parsed = ProxmoxVMSpecSchema.safeParse(vm.spec);
+    if (!parsed.success) return READ_AFRESH;
+    let connection: ResolvedConnection;
+    try {
+      connection = await this.d.connections.resolve(vm.metadata.namespace, parsed.data.connectionRef.name);
+    } catch (error) {
+      if (error instanceof ConnectionProblem) return READ_AFRESH;
+      throw error;
+    }
+    const hashed = this.d.hasher.hash(vm, parsed.data, connection.spec.endpoint);
+    if (!hashed.ok || !isUpToDate(vm, hashed.hash)) return READ_AFRESH;
+    return this.scheduleDriftCheck(vm, parsed.data, connection);
   }
 
   private async reconcileDelete(vm: ProxmoxVMObject): Promise<WorkResult> {

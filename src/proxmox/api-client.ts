@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import https from "node:https";
 import { Redactor } from "../terraform/redact.js";
 import { vmConfigSummary, type VmConfigSummary } from "./vm-config-summary.js";
@@ -19,6 +20,32 @@ export interface ProxmoxApiOptions {
   insecureSkipTLSVerify?: boolean;
   caBundle?: string;
   timeoutMs?: number;
+}
+
+/**
+ * Agents shared by every client with the same TLS settings: clients are made per call (per
+ * connection check, per preflight), so an agent per client would keep nothing alive. Keyed by the
+ * verification setting and the CA bundle's digest, so a connection's trust never leaks into
+ * another's. Idle sockets close after a while and do not keep the process alive.
+ */
+const sharedAgents = new Map<string, https.Agent>();
+
+function agentFor(insecureSkipTLSVerify: boolean, caBundle: string | undefined): https.Agent {
+  const key = `${insecureSkipTLSVerify}:${caBundle ? createHash("sha256").update(caBundle).digest("hex") : ""}`;
+  let agent = sharedAgents.get(key);
+  if (!agent) {
+    agent = new https.Agent({
+      keepAlive: true,
+      // An idle socket is closed by us before a server's idle timeout can close it under a request.
+      timeout: 4_000,
+      maxSockets: 16,
+      maxFreeSockets: 4,
+      rejectUnauthorized: !insecureSkipTLSVerify,
+      ...(caBundle ? { ca: caBundle } : {}),
+    });
+    sharedAgents.set(key, agent);
+  }
+  return agent;
 }
 
 export class ProxmoxApiError extends Error {
@@ -43,11 +70,7 @@ export class ProxmoxApiClient {
 
   constructor(private readonly options: ProxmoxApiOptions) {
     this.base = new URL("api2/json/", options.endpoint.endsWith("/") ? options.endpoint : `${options.endpoint}/`);
-    this.agent = new https.Agent({
-      keepAlive: false,
-      rejectUnauthorized: !options.insecureSkipTLSVerify,
-      ...(options.caBundle ? { ca: options.caBundle } : {}),
-    });
+    this.agent = agentFor(options.insecureSkipTLSVerify ?? false, options.caBundle);
   }
 
   /** The first free VM id at or after `from` (Proxmox's own check, which also sees other users' VMs). */

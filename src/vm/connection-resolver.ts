@@ -10,6 +10,7 @@ import type { Env } from "../config/env.js";
 import type { Redactor } from "../terraform/redact.js";
 import { EndpointPolicy, type EndpointPolicyOptions } from "./endpoint-policy.js";
 import { consentProblem, DEFAULT_CONSENT, type SecretConsentOptions } from "./secret-consent.js";
+import type { TokenCache } from "./token-cache.js";
 
 /** A ProxmoxConnection with its token read from its Secret. Never log or persist this. */
 export interface ResolvedConnection {
@@ -64,6 +65,23 @@ export function connectionPolicyFromEnv(env: Env, redactor?: Redactor): Connecti
 /** Without configuration: consent required, https:// only, any host. */
 export const DEFAULT_CONNECTION_POLICY: ConnectionPolicy = { consent: DEFAULT_CONSENT, endpoints: { allowHttp: false, allowlist: [] } };
 
+/** Where the controller keeps ProxmoxConnections it watches (its informer's cache). */
+export interface ConnectionSource {
+  /** Before the first list has filled the cache a miss means nothing; the resolver GETs instead. */
+  readonly isSynced: boolean;
+  get(name: string, namespace?: string): ProxmoxConnectionObject | undefined;
+}
+
+/**
+ * What lets the controller resolve without API reads: connections from its informer, tokens kept
+ * per connection version. Workers resolve without it (a run reads its token afresh).
+ */
+export interface ResolverCache {
+  /** Lazy: the informer exists only once the controller does. */
+  connections: () => ConnectionSource | undefined;
+  tokens: TokenCache;
+}
+
 /**
  * Reads a VM's ProxmoxConnection and the Secrets it names, failing with a condition-ready reason.
  * Order matters: the endpoint is checked before any Secret is read, and a Secret's consent
@@ -77,22 +95,20 @@ export class ConnectionResolver {
   constructor(
     kubeConfig: KubeConfig,
     private readonly policy: ConnectionPolicy = DEFAULT_CONNECTION_POLICY,
+    private readonly cache?: ResolverCache,
   ) {
     this.connections = new CustomObjects(kubeConfig, PROXMOX_CONNECTION.plural);
     this.core = kubeConfig.makeApiClient(CoreV1Api);
     this.endpoints = new EndpointPolicy(policy.endpoints);
   }
 
+  /** Drops the kept token of a connection (a run met an auth failure): the next resolve reads its Secret. */
+  forget(namespace: string, connectionName: string): void {
+    this.cache?.tokens.forget(`${namespace}/${connectionName}`);
+  }
+
   async resolve(namespace: string, connectionName: string): Promise<ResolvedConnection> {
-    let connection: ProxmoxConnectionObject;
-    try {
-      connection = await this.connections.get(namespace, connectionName);
-    } catch (error) {
-      if (isNotFound(error)) {
-        throw new ConnectionProblem(Reason.ConnectionNotFound, `ProxmoxConnection ${namespace}/${connectionName} not found; create it or fix spec.connectionRef.name`);
-      }
-      throw error;
-    }
+    const connection = await this.readConnection(namespace, connectionName);
     const parsed = ProxmoxConnectionSpecSchema.safeParse(connection.spec);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -101,6 +117,40 @@ export class ConnectionResolver {
     const spec = parsed.data;
     const endpointProblem = this.endpoints.problem(spec.endpoint);
     if (endpointProblem) throw new ConnectionProblem(Reason.EndpointNotAllowed, `ProxmoxConnection ${connectionName}: ${endpointProblem}`);
+    const cacheKey = `${namespace}/${connectionName}`;
+    const kept = this.cache?.tokens.get(cacheKey, connection.metadata.resourceVersion);
+    const { apiToken, caBundle } = kept ?? (await this.readToken(namespace, connectionName, spec));
+    if (!kept) this.cache?.tokens.set(cacheKey, connection.metadata.resourceVersion, { apiToken, ...(caBundle ? { caBundle } : {}) });
+    return {
+      name: connectionName,
+      uid: connection.metadata.uid,
+      generation: connection.metadata.generation ?? 0,
+      spec,
+      apiToken,
+      ...(caBundle ? { caBundle } : {}),
+      ...(connection.status ? { status: connection.status } : {}),
+    };
+  }
+
+  private async readConnection(namespace: string, connectionName: string): Promise<ProxmoxConnectionObject> {
+    const notFound = () =>
+      new ConnectionProblem(Reason.ConnectionNotFound, `ProxmoxConnection ${namespace}/${connectionName} not found; create it or fix spec.connectionRef.name`);
+    const source = this.cache?.connections();
+    if (source?.isSynced) {
+      // The informer hears of a new connection before it wakes the VMs that wait on it.
+      const cached = source.get(connectionName, namespace);
+      if (!cached) throw notFound();
+      return cached;
+    }
+    try {
+      return await this.connections.get(namespace, connectionName);
+    } catch (error) {
+      if (isNotFound(error)) throw notFound();
+      throw error;
+    }
+  }
+
+  private async readToken(namespace: string, connectionName: string, spec: ProxmoxConnectionSpec): Promise<{ apiToken: string; caBundle?: string }> {
     const rawToken = await this.readSecretKey(namespace, spec.tokenSecretRef.name, spec.tokenSecretRef.key, `ProxmoxConnection ${connectionName}`);
     const apiToken = rawToken.trim().replace(/^PVEAPIToken=/, "");
     if (!TOKEN_FORM.test(apiToken)) {
@@ -113,15 +163,7 @@ export class ConnectionResolver {
     const caBundle = spec.caBundleSecretRef
       ? await this.readSecretKey(namespace, spec.caBundleSecretRef.name, spec.caBundleSecretRef.key, `ProxmoxConnection ${connectionName}`)
       : undefined;
-    return {
-      name: connectionName,
-      uid: connection.metadata.uid,
-      generation: connection.metadata.generation ?? 0,
-      spec,
-      apiToken,
-      ...(caBundle ? { caBundle } : {}),
-      ...(connection.status ? { status: connection.status } : {}),
-    };
+    return { apiToken, ...(caBundle ? { caBundle } : {}) };
   }
 
   /**

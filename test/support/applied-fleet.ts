@@ -1,0 +1,126 @@
+/**
+ * ProxmoxVMs "at rest": created with the operator's finalizer and given the status a worker
+ * writes after a successful apply (the stack hash of the spec, Ready, a VM id), without running
+ * tofu. Used by bench/at-rest.ts and the at-rest resync test.
+ */
+import type { CustomObjectsApi } from "@kubernetes/client-node";
+import { API_GROUP, API_VERSION, FINALIZER, PROXMOX_VM } from "../../src/api/group.js";
+import { ProxmoxVMSpecSchema } from "../../src/api/proxmox-vm.js";
+import type { ProxmoxVMStatus } from "../../src/api/status.js";
+import type { ProxmoxVMObject } from "../../src/kube/types.js";
+import type { Run } from "../../src/store/run-store.js";
+import { synthesizeVmStack } from "../../src/synth/synthesize.js";
+import { ready } from "../../src/vm/status.js";
+import { proxmoxVm } from "./manifests.js";
+
+/** The spec every fleet VM has (template 9000 on pve1 through connection "pve"). */
+export function fleetVm(name: string) {
+  return proxmoxVm(name, { cpu: { cores: 1 }, memory: { dedicated: 512 } }, { finalizers: [FINALIZER] });
+}
+
+/** Runs `task` over `items` with at most `limit` at once, retrying each a few times. */
+export async function inPool<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>, onDone?: (done: number) => void): Promise<void> {
+  let next = 0;
+  let done = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await task(item);
+          break;
+        } catch (error) {
+          if (attempt >= 5) throw error;
+          await new Promise((r) => setTimeout(r, 200 * attempt));
+        }
+      }
+      onDone?.(++done);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+export async function createFleet(api: CustomObjectsApi, namespace: string, names: readonly string[], concurrency: number, onDone?: (done: number) => void): Promise<Map<string, ProxmoxVMObject>> {
+  const created = new Map<string, ProxmoxVMObject>();
+  const ref = { group: API_GROUP, version: API_VERSION, namespace, plural: PROXMOX_VM.plural };
+  await inPool(
+    names,
+    concurrency,
+    async (name) => {
+      const vm = (await api.createNamespacedCustomObject({ ...ref, body: fleetVm(name) }).catch((error: unknown) => {
+        // A retry after a lost answer finds it created.
+        if ((error as { code?: number }).code !== 409) throw error;
+        return api.getNamespacedCustomObject({ ...ref, name });
+      })) as ProxmoxVMObject;
+      created.set(name, vm);
+    },
+    onDone,
+  );
+  return created;
+}
+
+export interface AppliedStatusInput {
+  endpoint: string;
+  providerVersion: string;
+  /** As the operator's hasher spells it: `tofu <version>`. */
+  toolVersion: string;
+  stateSchema: string;
+  vmId: number;
+  finishedAt: string;
+}
+
+/** The status after a successful apply of `vm`'s spec, with the hash the controller computes. */
+export function appliedStatus(vm: ProxmoxVMObject, o: AppliedStatusInput): ProxmoxVMStatus {
+  const { namespace, name, uid } = vm.metadata;
+  const generation = vm.metadata.generation ?? 1;
+  const spec = ProxmoxVMSpecSchema.parse(vm.spec);
+  const { hash } = synthesizeVmStack({ namespace, name, uid, allowDestroy: false, spec, vmId: o.vmId, providerVersion: o.providerVersion, toolVersion: o.toolVersion, endpoint: o.endpoint, stateSchema: o.stateSchema });
+  const run: Run = {
+    id: `seed-${o.vmId}`,
+    namespace,
+    name,
+    uid,
+    generation,
+    specHash: hash,
+    action: "apply",
+    status: "succeeded",
+    reason: "create",
+    attempt: 1,
+    jobId: null,
+    worker: null,
+    createdAt: o.finishedAt,
+    startedAt: o.finishedAt,
+    finishedAt: o.finishedAt,
+    addCount: 1,
+    changeCount: 0,
+    destroyCount: 0,
+    error: null,
+    errorKind: null,
+  };
+  return ready({ generation, hash, vmId: o.vmId, node: "pve1", ipAddresses: [], started: true }, run)({} as ProxmoxVMStatus);
+}
+
+export async function writeAppliedStatus(api: CustomObjectsApi, vm: ProxmoxVMObject, o: AppliedStatusInput): Promise<void> {
+  const { namespace, name } = vm.metadata;
+  const ref = { group: API_GROUP, version: API_VERSION, namespace, plural: PROXMOX_VM.plural, name };
+  const fresh = (await api.getNamespacedCustomObject(ref)) as ProxmoxVMObject;
+  await api.replaceNamespacedCustomObjectStatus({ ...ref, body: { ...fresh, status: appliedStatus(fresh, o) } });
+}
+
+/** Outgoing HTTPS requests of an operator process, by "<port> <METHOD> <path shape>" (bench/support/request-counter.mjs). */
+export type RequestTally = Record<string, number>;
+
+export function diffTally(before: RequestTally, after: RequestTally): [string, number][] {
+  return Object.entries(after)
+    .map(([key, n]): [string, number] => [key, n - (before[key] ?? 0)])
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1]);
+}
+
+/** ptm_reconcile_total summed over results, from an operator's /metrics. */
+export async function reconcileCount(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split("\n")) if (line.startsWith("ptm_reconcile_total{")) total += Number(line.split(" ").pop());
+  return total;
+}
