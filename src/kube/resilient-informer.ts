@@ -1,4 +1,4 @@
-import { makeInformer, type Informer, type KubeConfig, type KubernetesObject, type ListPromise, type ObjectCache } from "@kubernetes/client-node";
+import { ListWatch, Watch, type Informer, type KubeConfig, type KubernetesObject, type ListPromise, type ObjectCache } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 
 export interface ResilientInformerOptions<T extends KubernetesObject> {
@@ -29,7 +29,19 @@ export class ResilientInformer<T extends KubernetesObject> {
   private readonly syncedWaiters: (() => void)[] = [];
 
   constructor(private readonly options: ResilientInformerOptions<T>) {
-    this.informer = makeInformer(options.kubeConfig, options.path, options.list);
+    // The cache keeps objects without managedFields (as controller-runtime's default transform
+    // does): nothing reads them from a cache, and at 10,000 objects they are most of its memory.
+    const watch = new Watch(options.kubeConfig);
+    const slimWatch = {
+      watch: (path: string, params: Record<string, string | number | boolean | undefined>, callback: (phase: string, obj: unknown, raw: unknown) => void, done: (err: unknown) => void) =>
+        watch.watch(path, params, (phase, obj, raw) => callback(phase, withoutManagedFields(obj), raw), done),
+    } as Watch;
+    const list: ListPromise<T> = async () => {
+      const result = await options.list();
+      for (const item of result.items) withoutManagedFields(item);
+      return result;
+    };
+    this.informer = new ListWatch<T>(options.path, slimWatch, list, false);
     this.informer.on("add", (obj) => options.onChange(obj, "add"));
     this.informer.on("update", (obj) => options.onChange(obj, "update"));
     this.informer.on("delete", (obj) => options.onChange(obj, "delete"));
@@ -118,4 +130,11 @@ function describeError(error: unknown): string {
     }
   }
   return e?.message?.split("\n")[0] ?? String(error);
+}
+
+/** Drops metadata.managedFields in place (server-side apply bookkeeping; only writers need it, and they read afresh). */
+function withoutManagedFields<O>(obj: O): O {
+  const metadata = (obj as { metadata?: { managedFields?: unknown } } | undefined)?.metadata;
+  if (metadata && "managedFields" in metadata) delete metadata.managedFields;
+  return obj;
 }

@@ -20,12 +20,31 @@ export function synthesizeVmStack(input: SynthesisInput): SynthesisResult {
   // A bare construct as root instead of cdktn's App: App creates its output directory on
   // construction and reads context from the environment, and toTerraform() needs neither.
   const root = new Construct(undefined as unknown as Construct, "");
-  const stack = new ProxmoxVmStack(root, STACK_ID, input);
-  const json = canonicalJson(stack.toTerraform());
+  let stack: ProxmoxVmStack;
+  let json: string;
+  try {
+    stack = new ProxmoxVmStack(root, STACK_ID, input);
+    json = canonicalJson(stack.toTerraform());
+  } finally {
+    forgetTokens();
+  }
   return {
     json,
     config: JSON.parse(json) as Record<string, unknown>,
     hash: synthesisHash(json, input.providerVersion, input.toolVersion, input.endpoint),
     secretVariables: [...stack.secretVariables],
   };
+}
+
+/**
+ * cdktn registers every token a synthesis makes in a process-wide map (globalThis.__cdktfTokenMap)
+ * and never lets go: about 17 KB per stack, so a controller holding 10,000 VMs grew by 170 MB
+ * per round of syntheses. A synthesis here is synchronous and its tokens are resolved into the
+ * JSON before it returns, so they are dropped right after (the counter goes on, so no later
+ * token string repeats an earlier one).
+ */
+function forgetTokens(): void {
+  const tokens = (globalThis as { __cdktfTokenMap?: { stringTokenMap?: Map<unknown, unknown>; numberTokenMap?: Map<unknown, unknown> } }).__cdktfTokenMap;
+  tokens?.stringTokenMap?.clear();
+  tokens?.numberTokenMap?.clear();
 }
