@@ -29,6 +29,7 @@ describe("views", () => {
       generation: 3,
       creationTimestamp: "2026-01-02T03:04:05.000Z",
       nodeName: "pve1",
+      connectionName: "pve",
       status: {
         state: "Running",
         vmId: 100,
@@ -43,7 +44,7 @@ describe("views", () => {
 
   it("give a VM without status an empty status", () => {
     const vm = { metadata: { name: "a", namespace: "b", uid: "c" }, spec: {} } as unknown as ProxmoxVMObject;
-    expect(toVmView(vm)).toEqual({ namespace: "b", name: "a", uid: "c", generation: 0, creationTimestamp: null, nodeName: null, status: {} });
+    expect(toVmView(vm)).toEqual({ namespace: "b", name: "a", uid: "c", generation: 0, creationTimestamp: null, nodeName: null, connectionName: null, status: {} });
   });
 
   it("leave the worker, job id and spec hash out of a run", () => {

@@ -16,6 +16,8 @@ export interface VmView {
   creationTimestamp: string | null;
   /** spec.nodeName: the Proxmox node the VM is meant to run on. */
   nodeName: string | null;
+  /** spec.connectionRef.name: the ProxmoxConnection (same namespace) the VM is made through. */
+  connectionName: string | null;
   status: VmStatusView;
 }
 
@@ -85,6 +87,7 @@ export function toVmView(vm: ProxmoxVMObject): VmView {
     generation: vm.metadata.generation ?? 0,
     creationTimestamp: isoString(vm.metadata.creationTimestamp),
     nodeName: typeof vm.spec?.nodeName === "string" ? vm.spec.nodeName : null,
+    connectionName: typeof vm.spec?.connectionRef?.name === "string" ? vm.spec.connectionRef.name : null,
     status,
   };
 }

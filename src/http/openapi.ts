@@ -46,7 +46,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         },
         VmView: {
           type: "object",
-          required: ["namespace", "name", "uid", "generation", "creationTimestamp", "nodeName", "status"],
+          required: ["namespace", "name", "uid", "generation", "creationTimestamp", "nodeName", "connectionName", "status"],
           properties: {
             namespace: { type: "string" },
             name: { type: "string" },
@@ -54,6 +54,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
             generation: { type: "integer" },
             creationTimestamp: { type: ["string", "null"], format: "date-time" },
             nodeName: { type: ["string", "null"], description: "spec.nodeName" },
+            connectionName: { type: ["string", "null"], description: "spec.connectionRef.name: the ProxmoxConnection in the VM's namespace" },
             status: {
               type: "object",
               properties: {

@@ -67,10 +67,11 @@ describe("sidecar REST API and metrics, end to end", () => {
       generation: 2,
       creationTimestamp: vm.metadata.creationTimestamp,
       nodeName: "pve1",
+      connectionName: "pve",
       status: { state: "Running", vmId: vm.status!.vmId, node: "pve1", observedGeneration: 2, lastRun: { action: "apply", result: "succeeded" } },
     });
     expect(view.status.conditions.find((c: { type: string }) => c.type === "Ready")).toMatchObject({ status: "True", reason: "Provisioned" });
-    expect(Object.keys(view).sort()).toEqual(["creationTimestamp", "generation", "name", "namespace", "nodeName", "status", "uid"]);
+    expect(Object.keys(view).sort()).toEqual(["connectionName", "creationTimestamp", "generation", "name", "namespace", "nodeName", "status", "uid"]);
     expect(view.status).not.toHaveProperty("specHash");
 
     expect((await get(`/api/v1/vms?namespace=${h.namespace}`)).body.items).toHaveLength(1);
