@@ -8,7 +8,7 @@ import { platformEnv } from "../support/platform-env.js";
 
 /** The chart under test, and the values files its tests use (not packaged: .helmignore). */
 export const chartDir = path.join(repoRoot, "charts", "proxmox-terraform-manager");
-/** The least an install needs: the Redis and PostgreSQL URLs (placeholder hosts). */
+/** Your own Redis and PostgreSQL instead of the bundled ones: enabled=false and their URLs (placeholder hosts). */
 export const requiredValuesFile = path.join(chartDir, "ci", "default-values.yaml");
 export const namespacedValuesFile = path.join(chartDir, "ci", "namespaced-values.yaml");
 
@@ -69,7 +69,7 @@ export function kubeVersion(): string {
 export interface RenderOptions {
   namespace?: string;
   releaseName?: string;
-  /** Start from ci/default-values.yaml (the Redis and PostgreSQL URLs). Default true. */
+  /** Start from ci/default-values.yaml (external Redis and PostgreSQL URLs). Default true; false = the bundled ones. */
   withRequiredValues?: boolean;
 }
 
@@ -130,4 +130,16 @@ export function findObject(objects: Manifest[], kind: string, suffix = ""): Mani
     throw new Error(`expected one ${kind} named *${suffix}, found ${found.length} among: ${names.join(", ") || "none"}`);
   }
   return found[0]!;
+}
+
+/** The names of the bundled Redis and PostgreSQL objects (StatefulSet, Service, Secret) of a release. */
+export function bundledNames(release: string): { redis: string; postgresql: string } {
+  const fullname = (release.includes("proxmox-terraform-manager") ? release : `${release}-proxmox-terraform-manager`).slice(0, 44).replace(/-+$/, "");
+  // At most 52 characters (a StatefulSet's revision-hash label): the chart shortens the prefix.
+  return { redis: `${fullname}-redis`, postgresql: `${fullname.slice(0, 41).replace(/-+$/, "")}-postgresql` };
+}
+
+/** A Secret's data, decoded. */
+export function decodedData(secret: { data?: Record<string, string> }): Record<string, string> {
+  return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]));
 }

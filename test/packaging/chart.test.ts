@@ -127,7 +127,8 @@ describe("Chart.yaml", () => {
 
 describe("helm lint --strict", () => {
   it.each([
-    ["the default values (plus the required URLs)", requiredValuesFile],
+    ["your own Redis and PostgreSQL (ci/default-values.yaml)", requiredValuesFile],
+    ["no values at all (the bundled Redis and PostgreSQL)", path.join(chartDir, "values.yaml")],
     ["non-default values (one namespace, named Secrets, existing Secret, monitoring, replicas)", namespacedValuesFile],
   ])("passes with %s", async (_what, file) => {
     const result = await helm(["lint", "--strict", chartDir, "-f", file, "--kube-version", kubeVersion()]);
@@ -137,7 +138,7 @@ describe("helm lint --strict", () => {
   });
 });
 
-describe("helm template with the default values", () => {
+describe("helm template with your own Redis and PostgreSQL (ci/default-values.yaml)", () => {
   let objects: Manifest[];
   beforeAll(async () => {
     objects = await renderChart({}, { namespace: "ptm-system", releaseName: "ptm" });
@@ -416,7 +417,12 @@ describe("values the schema refuses", () => {
     ["an unknown pull policy", { image: { pullPolicy: "Sometimes" } }, true, ["/image/pullPolicy", "'Always', 'IfNotPresent', 'Never'"]],
     ["a misspelt top-level key", { workers: { replicas: 2 } }, true, ["additional properties 'workers' not allowed"]],
     ["a misspelt nested key", { controller: { replica: 2 } }, true, ["/controller", "additional properties 'replica' not allowed"]],
-    ["neither redis.url nor redis.existingSecret", {}, false, ["/redis/url", "/redis/existingSecret", "/postgresql/url"]],
+    [
+      "redis.enabled=false without redis.url or redis.existingSecret",
+      { redis: { enabled: false }, postgresql: { enabled: false } },
+      false,
+      ["/redis/url", "/redis/existingSecret", "/postgresql/url", "/postgresql/existingSecret"],
+    ],
     ["a short state passphrase", { stateEncryption: { passphrase: "too-short" } }, true, ["/stateEncryption/passphrase", "want 16"]],
     ["a concurrency above 64", { worker: { concurrency: 65 } }, true, ["/worker/concurrency", "maximum"]],
     ["a malformed duration", { config: { runTimeout: "30 minutes" } }, true, ["/config/runTimeout"]],

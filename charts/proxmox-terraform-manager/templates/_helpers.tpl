@@ -80,7 +80,10 @@ app.kubernetes.io/component: {{ .role }}
 
 {{/* Where each credential comes from: {name, key}, or nothing when it is not configured. */}}
 {{- define "ptm.redisSecretRef" -}}
-{{- if .Values.redis.existingSecret }}
+{{- if .Values.redis.enabled }}
+name: {{ include "ptm.redisName" . }}
+key: redis-url
+{{- else if .Values.redis.existingSecret }}
 name: {{ .Values.redis.existingSecret }}
 key: {{ .Values.redis.existingSecretKey }}
 {{- else }}
@@ -90,7 +93,10 @@ key: redis-url
 {{- end }}
 
 {{- define "ptm.databaseSecretRef" -}}
-{{- if .Values.postgresql.existingSecret }}
+{{- if .Values.postgresql.enabled }}
+name: {{ include "ptm.postgresqlName" . }}
+key: database-url
+{{- else if .Values.postgresql.existingSecret }}
 name: {{ .Values.postgresql.existingSecret }}
 key: {{ .Values.postgresql.existingSecretKey }}
 {{- else }}
@@ -144,6 +150,9 @@ key: {{ $db.existingSecretKey }}
 {{- else if $db.url }}
 name: {{ include "ptm.secretName" . }}
 key: sidecar-database-url
+{{- else if .Values.postgresql.enabled }}
+name: {{ include "ptm.postgresqlName" . }}
+key: sidecar-database-url
 {{- else }}
 {{- include "ptm.databaseSecretRef" . }}
 {{- end }}
@@ -163,7 +172,7 @@ key: sidecar-admin-token
 {{/* True ("true") when the chart must create its own Secret. */}}
 {{- define "ptm.needsSecret" -}}
 {{- $auth := .Values.sidecar.auth }}
-{{- if or (not .Values.redis.existingSecret) (not .Values.postgresql.existingSecret) (and (not .Values.postgresql.sidecar.existingSecret) .Values.postgresql.sidecar.url) (and (not .Values.stateEncryption.existingSecret) .Values.stateEncryption.passphrase) (and (not $auth.existingSecret) (or $auth.readToken $auth.adminToken)) -}}
+{{- if or (not (or .Values.redis.enabled .Values.redis.existingSecret)) (not (or .Values.postgresql.enabled .Values.postgresql.existingSecret)) (and (not .Values.postgresql.sidecar.existingSecret) .Values.postgresql.sidecar.url) (and (not .Values.stateEncryption.existingSecret) .Values.stateEncryption.passphrase) (and (not $auth.existingSecret) (or $auth.readToken $auth.adminToken)) -}}
 true
 {{- end }}
 {{- end }}
@@ -180,4 +189,40 @@ true
 {{/* The namespace the custom resources are watched in, for Roles; "" when cluster-wide. */}}
 {{- define "ptm.crNamespace" -}}
 {{- .Values.watchNamespace }}
+{{- end }}
+
+{{/*
+The bundled Redis and PostgreSQL (redis.enabled, postgresql.enabled): the name of the
+StatefulSet, its Service, Secret and ConfigMap. At most 52 characters: a StatefulSet's pods carry
+the label controller-revision-hash=<name>-<10 characters>, which must fit in 63. The full name
+(at most 44) is shortened for "-postgresql", so the suffix always reads whole.
+*/}}
+{{- define "ptm.redisName" -}}
+{{- printf "%s-redis" (include "ptm.fullname" .) }}
+{{- end }}
+
+{{- define "ptm.postgresqlName" -}}
+{{- printf "%s-postgresql" (include "ptm.fullname" . | trunc 41 | trimSuffix "-") }}
+{{- end }}
+
+{{/* The pods that use the bundled services: the controller, worker and sidecar of this release. */}}
+{{- define "ptm.operatorPodsSelector" -}}
+matchLabels:
+  {{- include "ptm.selectorLabels" . | nindent 2 }}
+matchExpressions:
+  - { key: app.kubernetes.io/component, operator: In, values: [controller, worker, sidecar] }
+{{- end }}
+
+{{/*
+A generated password, kept across `helm upgrade`: the value of <key> in the installed Secret
+<name> when there is one (lookup), else 32 random characters. Call with
+(dict "root" $ "name" "<secret>" "key" "<key>"). `helm template` has no cluster: always fresh.
+*/}}
+{{- define "ptm.keptPassword" -}}
+{{- $existing := lookup "v1" "Secret" .root.Release.Namespace .name }}
+{{- if and $existing $existing.data (index $existing.data .key) }}
+{{- index $existing.data .key | b64dec }}
+{{- else }}
+{{- randAlphaNum 32 }}
+{{- end }}
 {{- end }}
