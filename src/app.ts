@@ -133,6 +133,7 @@ export class App {
         hasher,
         runner,
         runs: database.runs,
+        plans: database.plans,
         workerId: this.identity,
         logger: logger.child({ role: "worker" }),
         shutdownSignal: this.shutdown.signal,

@@ -36,6 +36,19 @@ export const ProxmoxVMStatusSchema = z.object({
     })
     .optional()
     .describe("A plan that waits for approval (spec.approval: Manual)."),
+  pendingPlan: z
+    .object({
+      runId: z.string().describe("The run that made the plan; GET /api/v1/runs/{runId}/plan on the sidecar has the whole diff."),
+      specHash: z.string(),
+      summary: z.string().describe('tofu\'s counts, e.g. "0 to add, 1 to change, 0 to destroy".'),
+      changes: z
+        .array(z.string().max(200))
+        .max(10)
+        .meta({ "x-kubernetes-list-type": "atomic" })
+        .describe('Up to 10 changed attributes, e.g. "memory.dedicated: 2048 → 3072" (secrets read "(sensitive)").'),
+    })
+    .optional()
+    .describe("What the plan that waits for approval changes; approving applies exactly this plan."),
   lastRun: z
     .object({
       id: z.string(),

@@ -8,6 +8,7 @@ import type { EventBackend } from "../events/hub.js";
 import { canonicalStreamId } from "../events/stream-id.js";
 import { toRunEventView, toRunView, toVmView } from "../events/views.js";
 import { InvalidCursorError, type Run, type RunEvent, type RunPage } from "../store/run-store.js";
+import type { RunDiff } from "../store/plan-store.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { toConnectionView } from "./connection-view.js";
 import { badRequest, errorBody, errorHandler, notFound, notFoundHandler } from "./errors.js";
@@ -39,6 +40,11 @@ export interface RunSource {
   events(runId: string, afterSeq?: number, limit?: number): Promise<RunEvent[]>;
 }
 
+/** The part of PlanStore the API reads: a run's desired and planned change. */
+export interface RunDiffSource {
+  diffOf(runId: string): Promise<RunDiff | undefined>;
+}
+
 export interface SseSettings {
   retryMs: number;
   heartbeatMs: number;
@@ -58,6 +64,8 @@ export interface HttpAppDeps {
   /** Connections and their health; without it GET /api/v1/connections answers 503. */
   connections?: ConnectionSource;
   runs: RunSource;
+  /** Runs' diffs; without it GET /runs/{id}/plan answers with both diffs null. */
+  diffs?: RunDiffSource;
   events: EventBackend;
   readiness: () => Promise<ReadinessReport>;
   /** Queues a run (the admin reconcile endpoint); returns false when one is queued or running already. */
@@ -165,6 +173,12 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
 
   api.get("/runs/:id", read, async (req, res) => {
     res.json(toRunView(await findRun(deps.runs, param(req.params.id))));
+  });
+
+  api.get("/runs/:id/plan", read, async (req, res) => {
+    const run = await findRun(deps.runs, param(req.params.id));
+    const diff = await deps.diffs?.diffOf(run.id);
+    res.json({ runId: run.id, specHash: run.specHash, desired: diff?.desired ?? null, planned: diff?.planned ?? null, planRunId: diff?.planRunId ?? null });
   });
 
   api.get("/runs/:id/events", read, async (req, res) => {

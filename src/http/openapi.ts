@@ -126,6 +126,27 @@ export function openApiDocument(version: string): Record<string, unknown> {
             errorKind: { type: ["string", "null"] },
           },
         },
+        AttributeChange: {
+          type: "object",
+          required: ["path", "action", "before", "after"],
+          properties: {
+            path: { type: "string", description: 'e.g. "memory.dedicated", "disk[1].size".' },
+            action: { type: "string", enum: ["add", "change", "remove"] },
+            before: { description: "null when added; \"(sensitive)\" for a secret." },
+            after: { description: "null when removed; \"(sensitive)\" or \"(known after apply)\"." },
+          },
+        },
+        PlannedResource: {
+          type: "object",
+          required: ["address", "actions", "replace", "changes"],
+          properties: {
+            address: { type: "string" },
+            actions: { type: "array", items: { type: "string", enum: ["create", "update", "delete", "read", "no-op"] } },
+            replace: { type: "boolean" },
+            replacedBy: { type: "array", items: { type: "string" } },
+            changes: { type: "array", items: { $ref: "#/components/schemas/AttributeChange" } },
+          },
+        },
         RunEventView: {
           type: "object",
           required: ["runId", "seq", "ts", "level", "type", "message"],
@@ -242,6 +263,41 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: {
             "200": { description: "The lines.", content: json({ type: "object", required: ["items"], properties: { items: { type: "array", items: { $ref: "#/components/schemas/RunEventView" } } } }) },
             "400": error,
+            "401": unauthorized,
+            "404": error,
+          },
+        },
+      },
+      "/api/v1/runs/{id}/plan": {
+        get: {
+          summary: "What a run changes: the desired change (its synthesized stack against the VM's last applied one) and, when it saved a plan, the planned change (tofu show -json, reduced).",
+          description:
+            'Values tofu marks sensitive, and values under secret-looking attributes, read "(sensitive)"; values only known after the apply read "(known after apply)". ' +
+            "A resource with replace true is destroyed and re-created; replacedBy names the attributes that force it. planRunId is set on a run that applied an approved plan: the run that made it.",
+          parameters: [runId],
+          responses: {
+            "200": {
+              description: "The two diffs; each is null when not recorded (the run made no plan file, or ran before diffs were kept).",
+              content: json({
+                type: "object",
+                required: ["runId", "specHash", "desired", "planned", "planRunId"],
+                properties: {
+                  runId: { type: "string", format: "uuid" },
+                  specHash: { type: "string" },
+                  desired: {
+                    type: ["object", "null"],
+                    required: ["changes"],
+                    properties: { changes: { type: "array", items: { $ref: "#/components/schemas/AttributeChange" } } },
+                  },
+                  planned: {
+                    type: ["object", "null"],
+                    required: ["resources"],
+                    properties: { resources: { type: "array", items: { $ref: "#/components/schemas/PlannedResource" } } },
+                  },
+                  planRunId: { type: ["string", "null"], format: "uuid" },
+                },
+              }),
+            },
             "401": unauthorized,
             "404": error,
           },

@@ -93,6 +93,7 @@ export class Sidecar {
       vms: { list: (ns) => this.informer.list(ns), get: (name, ns) => this.informer.get(name, ns), synced: () => this.synced },
       connections: { list: (ns) => this.connectionInformer.list(ns), synced: () => this.connectionsSynced },
       runs: this.o.database.runs,
+      diffs: this.o.database.plans,
       events: this.hub,
       enqueue: this.o.enqueue,
       readiness: () =>

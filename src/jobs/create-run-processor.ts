@@ -8,7 +8,8 @@ import { VmIdAllocator } from "./vmid-allocator.js";
 export type RunProcessorParts = Pick<
   RunProcessorDeps,
   "vms" | "status" | "events" | "connections" | "hasher" | "runner" | "runs" | "workerId" | "logger" | "shutdownSignal" | "stream" | "metrics"
->;
+> &
+  Partial<Pick<RunProcessorDeps, "plans">>;
 
 /**
  * The worker's run processor as src/app.ts wires it; tests that need a worker of their own call

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Metrics } from "../telemetry/metrics.js";
-import type { ApplyResult, AutoApplyResult, PlanResult, Replacement, RunOptions, TerraformEvent, TerraformRunner } from "../terraform/index.js";
+import type { ApplyResult, AutoApplyResult, PlannedChange, PlanResult, Replacement, RunOptions, TerraformEvent, TerraformRunner } from "../terraform/index.js";
 import type { ConnectionResolver, ResolvedConnection } from "../vm/connection-resolver.js";
 import type { RunContext } from "./run-context.js";
 import type { RunRecord } from "./run-record.js";
@@ -118,6 +118,26 @@ export class TofuSession {
   /** What the plan tofu refused (prevent_destroy) would replace, and the attributes that force it. */
   replacements(): Promise<Replacement[]> {
     return this.timed("plan", () => this.d.runner.planReplacements(this.options));
+  }
+
+  /** What a saved plan changes, attribute by attribute (secrets masked). */
+  showPlan(planFile: string): Promise<PlannedChange> {
+    return this.timed("show", () => this.d.runner.showPlan(this.options, planFile));
+  }
+
+  /** The saved plan's bytes, to keep with the run until someone approves it. */
+  readPlan(planFile: string): Promise<Buffer> {
+    return this.d.runner.readPlan(this.options, planFile);
+  }
+
+  /** A kept plan back in the work directory, for apply(). */
+  restorePlan(plan: Buffer): Promise<string> {
+    return this.d.runner.restorePlan(this.options, plan);
+  }
+
+  /** True when tofu encrypts the plan files it writes (a kept plan then holds no plain variable value). */
+  get plansEncrypted(): boolean {
+    return this.options.stateEncryptionPassphrase !== undefined || this.options.env.TF_ENCRYPTION !== undefined;
   }
 
   discardPlan(planFile: string): Promise<void> {

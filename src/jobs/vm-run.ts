@@ -5,11 +5,12 @@ import type { CustomObjects } from "../kube/custom-objects.js";
 import type { EventRecorder } from "../kube/event-recorder.js";
 import type { StatusWriter } from "../kube/status-writer.js";
 import type { ProxmoxVMObject } from "../kube/types.js";
+import type { PlanStore } from "../store/plan-store.js";
 import type { Run } from "../store/run-store.js";
 import type { SynthesisResult } from "../synth/synthesis-input.js";
 import { SynthesisError } from "../synth/synthesis-error.js";
 import { workspaceName } from "../synth/workspace-name.js";
-import { describeForcingAttributes, REPLACEMENT_REQUIRED_HINT, TerraformError, type PlanResult } from "../terraform/index.js";
+import { describeForcingAttributes, REPLACEMENT_REQUIRED_HINT, TerraformError, type PlannedChange, type PlanResult } from "../terraform/index.js";
 import type { ConnectionResolver } from "../vm/connection-resolver.js";
 import { proxmoxClient } from "../vm/proxmox-client.js";
 import type { ProxmoxApiClient } from "../proxmox/api-client.js";
@@ -21,10 +22,13 @@ import { decideAfterPlan, planFactsOf } from "./plan-decision.js";
 import type { RunContext, RunResult } from "./run-context.js";
 import { classifyRunFailure } from "./run-failure.js";
 import { RunRecord, type RunRecordDeps } from "./run-record.js";
+import { annotationManager, configDigest, isStalePlan, pendingPlanStatus, recordDesired } from "./run-diffs.js";
 import { readStackVariables, TofuSession, type TofuSessionDeps } from "./tofu-session.js";
 import { pinVmId, type VmIdPinningDeps } from "./vm-id-pinning.js";
 
 export interface VmRunDeps extends RunRecordDeps, TofuSessionDeps, VmIdPinningDeps {
+  /** Each run's stack and diffs, and plans kept for approval; without it runs record neither. */
+  plans?: PlanStore;
   vms: CustomObjects<ProxmoxVMObject>;
   status: StatusWriter<ProxmoxVMStatus, ProxmoxVMObject>;
   events: EventRecorder;
@@ -53,6 +57,15 @@ export class VmRun {
   constructor(private readonly d: VmRunDeps) {}
 
   async run(admitted: RunContext): Promise<RunResult> {
+    const result = await this.runSteps(admitted);
+    // The stack of a run that applied, or found nothing to do, is what the next desired change compares with.
+    if (result.kind === "done" && (result.outcome === "applied" || result.outcome === "no_changes") && result.runId) {
+      await this.d.plans?.markInEffect(result.runId).catch((error: unknown) => admitted.log.warn({ err: error }, "could not mark the run's stack in effect"));
+    }
+    return result;
+  }
+
+  private async runSteps(admitted: RunContext): Promise<RunResult> {
     const { job } = admitted;
     if (job.attempt === 1) this.d.metrics?.observeQueueWait((Date.now() - job.queuedAt) / 1000);
 
@@ -74,7 +87,7 @@ export class VmRun {
     }
     const { ctx } = target;
 
-    const record = await this.startRecord(ctx, stack.hash);
+    const record = await this.startRecord(ctx, stack.hash, stack.json);
     if (!(await this.firstProgress(ctx, record, target.pin))) {
       await record.finish({ status: "no_changes" }, "the ProxmoxVM was deleted before tofu started: nothing was run");
       return { kind: "done", outcome: "skipped" };
@@ -84,13 +97,18 @@ export class VmRun {
       tofu = await this.openTofu(ctx, record, configJson, stack);
       await tofu.init();
       if (ctx.action === "forget") return await this.forget(ctx, record, tofu, target.vmId);
+      if (ctx.action === "apply" && job.data.reason === "approved") {
+        const approved = await this.applyApprovedPlan(target, record, tofu, stack.hash);
+        if (approved) return approved;
+      }
       if (decideAfterPlan(planFactsOf(ctx, true, stack.hash)) === "apply") return await this.applyInOneStep(ctx, record, tofu, stack.hash, target.vmId);
       const plan = await this.plan(ctx, tofu, record);
+      const planned = await this.recordPlanned(record, tofu, plan);
       switch (decideAfterPlan(planFactsOf(ctx, plan.hasChanges, stack.hash))) {
         case "report-drift":
           return await this.reportDrift(ctx, record, plan);
         case "await-approval":
-          return await this.awaitApproval(ctx, record, tofu, plan, stack.hash);
+          return await this.awaitApproval(target, record, tofu, plan, stack.hash, planned);
         case "no-changes":
           return await this.finish(ctx, record, tofu, stack.hash, target.vmId, undefined);
         case "apply": {
@@ -131,7 +149,7 @@ export class VmRun {
     return withAdoption(stack.config, stack.json, proxmox, ctx.spec.nodeName, vmId, knownAbsent, ctx.vm.metadata.uid);
   }
 
-  private async startRecord(ctx: RunContext, specHash: string): Promise<RunRecord> {
+  private async startRecord(ctx: RunContext, specHash: string, stackJson: string): Promise<RunRecord> {
     const { vm, job, action } = ctx;
     const record = await RunRecord.start(
       this.d,
@@ -149,6 +167,7 @@ export class VmRun {
       },
       ctx.log,
     );
+    if (this.d.plans) await recordDesired(this.d.plans, record.run.id, vm.metadata.uid, stackJson, ctx.log);
     record.append({ level: "info", type: "run", message: `${action} run started by ${this.d.workerId} (reason: ${job.data.reason}, attempt ${job.attempt})` });
     await this.d.events.record(vm, "Normal", "RunStarted", `${action} run ${record.run.id} started`);
     return record;
@@ -255,14 +274,87 @@ export class VmRun {
     return { kind: "done", outcome: "planned", runId: finished.id };
   }
 
-  private async awaitApproval(ctx: RunContext, record: RunRecord, tofu: TofuSession, plan: PlanResult, hash: string): Promise<RunResult> {
+  /**
+   * The plan waits: its diff goes to status (pendingPlan) and its file is kept with the run, so the
+   * approval applies exactly what was shown. A plan file holds variable values: it is kept only
+   * when tofu encrypts plans; otherwise the approved run plans again.
+   */
+  private async awaitApproval({ ctx, vmId, proxmox }: Target, record: RunRecord, tofu: TofuSession, plan: PlanResult, hash: string, planned: PlannedChange | undefined): Promise<RunResult> {
     const { vm } = ctx;
-    const finished = await record.finish({ status: "succeeded", ...planCounts(plan) }, "plan waits for approval (spec.approval: Manual)");
+    let kept = false;
+    if (plan.planFile && this.d.plans && tofu.plansEncrypted) {
+      try {
+        const digest = await configDigest(proxmox, vm.status?.node ?? ctx.spec.nodeName, vmId);
+        await this.d.plans.save(vm.metadata.uid, { runId: record.run.id, specHash: hash, plan: await tofu.readPlan(plan.planFile), proxmoxDigest: digest });
+        kept = true;
+      } catch (error) {
+        record.append({ level: "warn", type: "run", message: `could not keep the plan for approval (the approved run will plan again): ${(error as Error).message}` });
+      }
+    } else if (plan.planFile) {
+      record.append({ level: "info", type: "run", message: "the plan is not kept: plans are not encrypted, and a plan file holds variable values; the approved run plans again" });
+    }
+    const finished = await record.finish({ status: "succeeded", ...planCounts(plan) }, `plan waits for approval (spec.approval: Manual)${kept ? "; approving applies exactly this plan" : ""}`);
     if (plan.planFile) await tofu.discardPlan(plan.planFile);
     const message = `plan ${finished.id} waits for approval (${summary(plan.changes)}): kubectl annotate pvm ${vm.metadata.name} ${APPROVE_ANNOTATION}=${hash} --overwrite`;
-    await this.writeStatus(ctx, vmStatus.awaitingApproval(vm.metadata.generation, finished, hash, plan.changes, message));
+    const pendingPlan = pendingPlanStatus(finished.id, hash, plan.changes, planned);
+    const waiting = vmStatus.awaitingApproval(vm.metadata.generation, finished, hash, plan.changes, message);
+    await this.writeStatus(ctx, (s) => ({ ...waiting(s), pendingPlan }));
     await this.d.events.record(vm, "Normal", Reason.AwaitingApproval, message);
     return { kind: "done", outcome: "planned", runId: finished.id };
+  }
+
+  /** The planned change of a saved plan, recorded with the run; a failure costs the diff, not the run. */
+  private async recordPlanned(record: RunRecord, tofu: TofuSession, plan: PlanResult): Promise<PlannedChange | undefined> {
+    if (!plan.planFile || !this.d.plans) return undefined;
+    try {
+      const planned = await tofu.showPlan(plan.planFile);
+      await this.d.plans.recordPlanned(record.run.id, planned);
+      return planned;
+    } catch (error) {
+      record.append({ level: "warn", type: "run", message: `could not read the plan's changes: ${(error as Error).message}` });
+      return undefined;
+    }
+  }
+
+  /**
+   * An approved run applies the plan that was approved, as it was kept: never a new one. A plan
+   * that no longer fits (Proxmox changed the VM since, or tofu finds state moved: "Saved plan is
+   * stale") is set aside, and the run plans again and waits for a new approval. Undefined when no
+   * plan of this stack is kept (plans are not encrypted): the run plans and applies as before.
+   */
+  private async applyApprovedPlan(target: Target, record: RunRecord, tofu: TofuSession, hash: string): Promise<RunResult | undefined> {
+    const { ctx, vmId, proxmox } = target;
+    const plans = this.d.plans;
+    const saved = await plans?.pending(ctx.vm.metadata.uid);
+    if (!plans || !saved || saved.specHash !== hash) return undefined;
+    const approver = annotationManager(ctx.vm, APPROVE_ANNOTATION) ?? "unknown";
+    const node = ctx.vm.status?.node ?? ctx.spec.nodeName;
+    const planAgain = async (why: string): Promise<RunResult> => {
+      await plans.decide(saved.runId, "stale", approver);
+      record.append({ level: "warn", type: "run", message: `plan ${saved.runId} is stale: ${why}; nothing was applied, planning again for a new approval` });
+      await this.d.events.record(ctx.vm, "Warning", "PlanStale", `plan ${saved.runId} approved by ${approver} was not applied: ${why}; a new plan waits for approval`);
+      const plan = await this.plan(ctx, tofu, record);
+      const planned = await this.recordPlanned(record, tofu, plan);
+      if (!plan.hasChanges) return this.finish(ctx, record, tofu, hash, vmId, undefined);
+      return this.awaitApproval(target, record, tofu, plan, hash, planned);
+    };
+    if (saved.proxmoxDigest !== undefined) {
+      const now = await configDigest(proxmox, node, vmId);
+      if (now !== saved.proxmoxDigest) return planAgain(now === undefined ? "Proxmox cannot say whether the VM changed since the plan" : "the VM changed on Proxmox since the plan was made");
+    }
+    await plans.linkPlan(record.run.id, saved.runId);
+    record.append({ level: "info", type: "run", message: `applying plan ${saved.runId} as approved by ${approver} (no new plan)` });
+    await this.d.events.record(ctx.vm, "Normal", "PlanApproved", `plan ${saved.runId} approved by ${approver}; applying it in run ${record.run.id}`);
+    const planFile = await tofu.restorePlan(saved.plan);
+    let applied;
+    try {
+      applied = await tofu.apply(planFile);
+    } catch (error) {
+      if (!isStalePlan(error)) throw error;
+      return planAgain("the state changed since the plan was made (tofu: saved plan is stale)");
+    }
+    await plans.decide(saved.runId, "applied", approver);
+    return this.finish(ctx, record, tofu, hash, vmId, applied.changes, applied.outputs);
   }
 
   /** After an apply (`applied` = its counts) or a plan with no changes (`applied` undefined). */

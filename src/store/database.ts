@@ -1,11 +1,14 @@
 import pg from "pg";
 import { PgErroredStateStore } from "./errored-state-store.js";
 import { migrate } from "./migrations.js";
+import { PlanStore } from "./plan-store.js";
 import { RunStore } from "./run-store.js";
 
 export interface Database {
   pool: pg.Pool;
   runs: RunStore;
+  /** Each run's stack and diffs, and plans that wait for approval. */
+  plans: PlanStore;
   /** errored.tfstate files kept for the next run (TerraformRunnerOptions.erroredStates). */
   erroredStates: PgErroredStateStore;
   close(): Promise<void>;
@@ -26,6 +29,7 @@ export async function openDatabase(url: string, schema: string, options: { max?:
   return {
     pool,
     runs: new RunStore(pool, schema),
+    plans: new PlanStore(pool, schema),
     erroredStates: new PgErroredStateStore(pool, schema),
     close: () => (closed ??= pool.end()),
   };

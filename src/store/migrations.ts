@@ -95,6 +95,46 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: (schema: s
       $ptm$;
     `,
   },
+  {
+    version: 4,
+    name: "run diffs and saved plans",
+    // run_diffs: per run, the synthesized stack (never a secret: the runner refuses one that holds
+    // a value it was given) and the two diffs, with secrets masked; the sidecar serves them.
+    // saved_plans: the plan file of a run that waits for approval, applied as it is once approved.
+    // A plan file holds variable values: not for the sidecar's read-only role.
+    sql: (s) => `
+      create table ${s}.run_diffs (
+        run_id uuid primary key references ${s}.runs (id) on delete cascade,
+        uid text not null,
+        stack_json text not null,
+        desired jsonb not null,
+        planned jsonb,
+        in_effect boolean not null default false,
+        plan_run_id uuid,
+        created_at timestamptz not null default now()
+      );
+      create index run_diffs_uid_in_effect on ${s}.run_diffs (uid, created_at desc) where in_effect;
+      create table ${s}.saved_plans (
+        run_id uuid primary key references ${s}.runs (id) on delete cascade,
+        uid text not null,
+        spec_hash text not null,
+        plan bytea not null,
+        proxmox_digest text,
+        status text not null default 'pending' check (status in ('pending', 'applied', 'discarded', 'stale')),
+        decided_by text,
+        decided_at timestamptz,
+        created_at timestamptz not null default now()
+      );
+      create index saved_plans_uid_pending on ${s}.saved_plans (uid) where status = 'pending';
+      do $ptm$
+      begin
+        if exists (select 1 from pg_roles where rolname = '${readerRole(s)}') then
+          revoke all on ${s}.saved_plans from ${readerRole(s)};
+        end if;
+      end
+      $ptm$;
+    `,
+  },
 ];
 
 /** The read-only role of a schema's tables (the sidecar's logins are members of it). */

@@ -18,3 +18,14 @@ export {
 export { ERRORED_STATE_FILE, type ErroredStateStore, type ErroredStateKept, type StoredErroredState } from "./errored-state.js";
 export { replacementsInPlan, describeForcingAttributes, withoutPreventDestroy, type Replacement, type ForcingAttribute } from "./replacement.js";
 export { ProviderServers, type ProviderServersOptions, type ProviderBinary } from "./provider-servers.js";
+export {
+  plannedChange,
+  desiredChange,
+  changeLines,
+  SENSITIVE,
+  KNOWN_AFTER_APPLY,
+  type PlannedChange,
+  type PlannedResource,
+  type DesiredChange,
+  type AttributeChange,
+} from "./plan-diff.js";

@@ -52,6 +52,7 @@ import {
 import { parseLine, streamFacts } from "./json-stream.js";
 import { runProcess, type StopReason } from "./process.js";
 import { Redactor, isSecretName } from "./redact.js";
+import { plannedChange, type PlannedChange } from "./plan-diff.js";
 import { replacementsInPlan, withoutPreventDestroy, type Replacement } from "./replacement.js";
 import type { ProviderBinary, ProviderServers } from "./provider-servers.js";
 import { LOCK_FILE, providerBinaries, SharedInits } from "./shared-init.js";
@@ -400,6 +401,43 @@ export class TerraformRunner {
     } finally {
       await writeConfig(dir, run.configJson);
     }
+  }
+
+  /**
+   * What a saved plan changes (`show -json`, reduced by plan-diff.ts). The plan's JSON holds
+   * variable values, sensitive ones included: it is captured, reduced with those masked, and
+   * never logged.
+   */
+  async showPlan(run: RunOptions, planFile: string): Promise<PlannedChange> {
+    const dir = this.workdir(run);
+    const shown = await this.execInWorkspace(run, {
+      phase: "plan",
+      args: ["show", "-json", "-no-color", this.planInWorkdir(dir, planFile)],
+      captureStdout: true,
+      cwd: dir,
+    });
+    return plannedChange(JSON.parse(shown.stdout));
+  }
+
+  /** The saved plan's bytes (encrypted by tofu itself when plan encryption is configured). */
+  async readPlan(run: RunOptions, planFile: string): Promise<Buffer> {
+    const dir = this.workdir(run);
+    return readFile(path.join(dir, this.planInWorkdir(dir, planFile)));
+  }
+
+  /** Puts a stored plan back into the work directory, for apply(); returns its path. */
+  async restorePlan(run: RunOptions, plan: Buffer): Promise<string> {
+    const file = path.join(this.workdir(run), `ptm-${randomUUID()}${PLAN_SUFFIX}`);
+    await writeFile(file, plan, { mode: 0o600 });
+    return file;
+  }
+
+  private planInWorkdir(dir: string, planFile: string): string {
+    const rel = path.relative(dir, path.resolve(dir, planFile));
+    if (rel.startsWith("..") || path.isAbsolute(rel) || !rel.endsWith(PLAN_SUFFIX)) {
+      throw new TypeError(`plan file ${planFile} is not one of this work directory's plans`);
+    }
+    return rel;
   }
 
   /** Deletes a plan that will not be applied. */

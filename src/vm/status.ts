@@ -144,6 +144,7 @@ export function ready(vm: AppliedVm, run: Run): StatusChange {
       specHash: vm.hash,
       lastRun: lastRunOf(run),
       pendingApproval: undefined,
+      pendingPlan: undefined,
       conditions,
     };
   };
