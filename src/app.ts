@@ -12,7 +12,11 @@ import { ConnectionReconciler } from "./controller/connection-reconciler.js";
 import { Controller } from "./controller/controller.js";
 import { RunGate } from "./controller/run-gate.js";
 import { StackHasher } from "./vm/stack-hasher.js";
+import { OutputWriter } from "./vm/output-writer.js";
 import { VmReconciler } from "./controller/vm-reconciler.js";
+import { VmSetController } from "./controller/vm-set-controller.js";
+import { VmSetReconciler, type ProxmoxVMSetObject } from "./controller/vm-set-reconciler.js";
+import { PROXMOX_VM_SET, type ProxmoxVMSetStatus } from "./api/proxmox-vm-set.js";
 import { EventPublisher } from "./events/publisher.js";
 import { eventsStreamKey } from "./events/stream.js";
 import type { Sidecar } from "./http/sidecar.js";
@@ -139,6 +143,7 @@ export class App {
         shutdownSignal: this.shutdown.signal,
         stream: publisher,
         metrics,
+        outputs: new OutputWriter(this.kubeConfig, events),
       });
       const worker = new Worker<RunJob>(RUN_QUEUE, (job, token) => processor.process(job, token), {
         connection: redisConnection(env.REDIS_URL),
@@ -187,6 +192,23 @@ export class App {
       });
       const queueEvents = runQueue.events();
       this.stops.push(() => queueEvents.close());
+      // ProxmoxVMSets: their own informer; their VMs' events come from the VM controller's informer.
+      const sets = new CustomObjects<ProxmoxVMSetObject>(this.kubeConfig, PROXMOX_VM_SET.plural);
+      const vmSets = new VmSetController({
+        kubeConfig: this.kubeConfig,
+        sets,
+        reconciler: new VmSetReconciler({
+          kubeConfig: this.kubeConfig,
+          sets,
+          status: new StatusWriter<ProxmoxVMSetStatus, ProxmoxVMSetObject>(sets),
+          vms,
+          events,
+          logger: logger.child({ role: "controller", kind: PROXMOX_VM_SET.kind }),
+        }),
+        logger: logger.child({ role: "controller" }),
+        ...(env.PTM_NAMESPACE ? { namespaces: env.PTM_NAMESPACE.split(",").map((n) => n.trim()).filter((n) => n !== "") } : {}),
+        resyncIntervalMs: env.PTM_RESYNC_INTERVAL,
+      });
       const controller = new Controller({
         kubeConfig: this.kubeConfig,
         vms,
@@ -198,13 +220,18 @@ export class App {
         ...(env.PTM_NAMESPACE ? { namespace: env.PTM_NAMESPACE } : {}),
         resyncIntervalMs: env.PTM_RESYNC_INTERVAL,
         onReconcile: (result, seconds) => metrics.observeReconcile(result, seconds),
-        onVmEvent: (vm, kind) => void publisher.vmChanged(vm, kind),
+        onVmEvent: (vm, kind) => {
+          void publisher.vmChanged(vm, kind);
+          vmSets.vmChanged(vm);
+        },
       });
       this.controller = controller;
       if (!this.o.roles.includes("sidecar")) metrics.setVmSource(() => controller.vmCache.list());
       const lead = async () => {
         await controller.start();
         this.stops.push(() => controller.stop());
+        await vmSets.start();
+        this.stops.push(() => vmSets.stop());
       };
       if (env.PTM_LEADER_ELECTION) {
         const elector = new LeaderElector({

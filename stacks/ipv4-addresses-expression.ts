@@ -12,3 +12,15 @@ export function nonLoopbackIpv4Expression(source: string): string {
     ', []) : [for address in coalesce(addresses, []) : address if !startswith(address, "127.")]])}'
   );
 }
+
+/**
+ * The same for `ipv6_addresses`, without loopback (::1) and link-local (fe80::/10) addresses,
+ * which other hosts cannot reach.
+ */
+export function routableIpv6Expression(source: string): string {
+  return (
+    "${flatten([for addresses in coalesce(" +
+    source +
+    ', []) : [for address in coalesce(addresses, []) : address if address != "::1" && !can(regex("^(?i)fe[89ab][0-9a-f]:", address))]])}'
+  );
+}

@@ -1,7 +1,7 @@
 import { PgBackend, TerraformOutput, TerraformStack, TerraformVariable } from "cdktn";
 import type { Construct } from "constructs";
 import { DEFAULT_STATE_SCHEMA, type SynthesisInput } from "../src/synth/synthesis-input.js";
-import { nonLoopbackIpv4Expression } from "./ipv4-addresses-expression.js";
+import { nonLoopbackIpv4Expression, routableIpv6Expression } from "./ipv4-addresses-expression.js";
 import { ProxmoxProvider } from "./proxmox/proxmox-provider.js";
 import { VirtualEnvironmentVm } from "./proxmox/virtual-environment-vm.js";
 import { vmConfigFromSpec } from "./vm-config-from-spec.js";
@@ -53,6 +53,10 @@ export class ProxmoxVmStack extends TerraformStack {
     new TerraformOutput(this, "node_name", { value: this.vm.nodeNameAttribute, staticId: true });
     new TerraformOutput(this, "ipv4_addresses", {
       value: nonLoopbackIpv4Expression(`${this.vm.address}.ipv4_addresses`),
+      staticId: true,
+    });
+    new TerraformOutput(this, "ipv6_addresses", {
+      value: routableIpv6Expression(`${this.vm.address}.ipv6_addresses`),
       staticId: true,
     });
     new TerraformOutput(this, "mac_addresses", { value: this.vm.macAddressesAttribute, staticId: true });

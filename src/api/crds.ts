@@ -2,6 +2,7 @@ import { z } from "zod";
 import { API_GROUP, API_VERSION, CATEGORY, PROXMOX_CONNECTION, PROXMOX_VM } from "./group.js";
 import { ProxmoxConnectionSpecSchema } from "./proxmox-connection.js";
 import { ProxmoxVMSpecSchema } from "./proxmox-vm.js";
+import { PROXMOX_VM_SET, ProxmoxVMSetSpecSchema, ProxmoxVMSetStatusSchema } from "./proxmox-vm-set.js";
 import { ProxmoxConnectionStatusSchema, ProxmoxVMStatusSchema } from "./status.js";
 
 type JsonSchema = { [key: string]: unknown };
@@ -54,7 +55,7 @@ interface Names {
   shortNames: readonly string[];
 }
 
-function crd(names: Names, schema: JsonSchema, printerColumns: object[]): object {
+function crd(names: Names, schema: JsonSchema, printerColumns: object[], subresources: object = { status: {} }): object {
   return {
     apiVersion: "apiextensions.k8s.io/v1",
     kind: "CustomResourceDefinition",
@@ -75,7 +76,7 @@ function crd(names: Names, schema: JsonSchema, printerColumns: object[]): object
           name: API_VERSION,
           served: true,
           storage: true,
-          subresources: { status: {} },
+          subresources,
           additionalPrinterColumns: printerColumns,
           schema: { openAPIV3Schema: schema },
         },
@@ -112,10 +113,28 @@ export function proxmoxConnectionCrd(): object {
   ]);
 }
 
+export function proxmoxVMSetCrd(): object {
+  // The scale subresource lets `kubectl scale` and the HorizontalPodAutoscaler set replicas.
+  const subresources = { status: {}, scale: { specReplicasPath: ".spec.replicas", statusReplicasPath: ".status.replicas", labelSelectorPath: ".status.selector" } };
+  return crd(
+    PROXMOX_VM_SET,
+    openApiSchema(ProxmoxVMSetSpecSchema, ProxmoxVMSetStatusSchema, true),
+    [
+      { name: "Desired", type: "integer", jsonPath: ".spec.replicas" },
+      { name: "Current", type: "integer", jsonPath: ".status.replicas" },
+      { name: "Ready", type: "integer", jsonPath: ".status.readyReplicas" },
+      { name: "Updated", type: "integer", jsonPath: ".status.updatedReplicas" },
+      { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+    ],
+    subresources,
+  );
+}
+
 /** File name under crds/ → CRD object. */
 export function allCrds(): Record<string, object> {
   return {
     [`${API_GROUP}_${PROXMOX_VM.plural}.yaml`]: proxmoxVMCrd(),
     [`${API_GROUP}_${PROXMOX_CONNECTION.plural}.yaml`]: proxmoxConnectionCrd(),
+    [`${API_GROUP}_${PROXMOX_VM_SET.plural}.yaml`]: proxmoxVMSetCrd(),
   };
 }

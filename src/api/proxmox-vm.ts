@@ -179,6 +179,28 @@ export const DriftDetectionSchema = z
   })
   .strict();
 
+/** The keys an output ConfigMap or Secret can hold (see src/vm/output-writer.ts). */
+export const OUTPUT_KEYS = ["vm_id", "node", "name", "ipv4_addresses", "ipv6_addresses", "mac_addresses"] as const;
+
+export const WriteOutputsToSchema = z
+  .object({
+    configMapName: dnsLabel.max(253).optional().describe("A ConfigMap in the VM's namespace to write the outputs to (created and owned by the ProxmoxVM)."),
+    secretName: dnsLabel.max(253).optional().describe("A Secret in the VM's namespace to write the outputs to (created and owned by the ProxmoxVM)."),
+    keys: z
+      .array(z.enum(OUTPUT_KEYS))
+      .min(1)
+      .max(OUTPUT_KEYS.length)
+      .meta(setList)
+      .optional()
+      .describe("Which outputs to write (default all): vm_id, node, name, ipv4_addresses, ipv6_addresses, mac_addresses. Lists are comma-separated."),
+  })
+  .strict()
+  .meta({
+    "x-kubernetes-validations": [
+      { rule: "has(self.configMapName) != has(self.secretName)", message: "writeOutputsTo needs exactly one of configMapName and secretName" },
+    ],
+  });
+
 export const ProxmoxVMSpecSchema = z
   .object({
     connectionRef: z
@@ -240,6 +262,9 @@ export const ProxmoxVMSpecSchema = z
     driftDetection: DriftDetectionSchema.optional(),
     suspend: z.boolean().default(false).describe("Stop reconciling this VM until set back to false."),
     managementPolicy: z.enum(["Full", "ObserveOnly"]).default("Full").describe("ObserveOnly: read the VM, never change it."),
+    writeOutputsTo: WriteOutputsToSchema.optional().describe(
+      "Write the VM's id, node, name and addresses into a ConfigMap or Secret for other apps, after every successful run; the object is owned by the ProxmoxVM and deleted with it.",
+    ),
   })
   .strict()
   .meta({

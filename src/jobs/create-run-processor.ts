@@ -7,7 +7,7 @@ import { VmIdAllocator } from "./vmid-allocator.js";
 /** What the composition root builds once and shares between roles. */
 export type RunProcessorParts = Pick<
   RunProcessorDeps,
-  "vms" | "status" | "events" | "connections" | "hasher" | "runner" | "runs" | "workerId" | "logger" | "shutdownSignal" | "stream" | "metrics"
+  "vms" | "status" | "events" | "connections" | "hasher" | "runner" | "runs" | "workerId" | "logger" | "shutdownSignal" | "stream" | "metrics" | "outputs"
 > &
   Partial<Pick<RunProcessorDeps, "plans">>;
 

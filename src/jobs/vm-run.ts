@@ -15,6 +15,7 @@ import type { ConnectionResolver } from "../vm/connection-resolver.js";
 import { proxmoxClient } from "../vm/proxmox-client.js";
 import type { ProxmoxApiClient } from "../proxmox/api-client.js";
 import type { StackHasher } from "../vm/stack-hasher.js";
+import type { OutputWriter } from "../vm/output-writer.js";
 import * as vmStatus from "../vm/status.js";
 import { withAdoption, type Adoption } from "./adoption.js";
 import { releaseDeletedVm } from "./deletion.js";
@@ -35,6 +36,8 @@ export interface VmRunDeps extends RunRecordDeps, TofuSessionDeps, VmIdPinningDe
   connections: ConnectionResolver;
   hasher: StackHasher;
   workerId: string;
+  /** Writes spec.writeOutputsTo after each successful run (src/vm/output-writer.ts). */
+  outputs?: OutputWriter;
 }
 
 /** The VM as this run targets it: status with the pinned id, and whether Proxmox may already have it. */
@@ -390,6 +393,7 @@ export class VmRun {
       started: spec.started !== false,
     };
     await this.writeStatus(ctx, vmStatus.ready(appliedVm, finished));
+    await this.d.outputs?.write(vm, spec, outputs, log);
     log.info({ runId: finished.id, outcome: applied ? "applied" : "no_changes", ...counts }, "run finished");
     if (applied) await this.d.events.record(vm, "Normal", "Applied", `run ${finished.id}: ${counts.add} added, ${counts.change} changed, ${counts.remove} destroyed`);
     return { kind: "done", outcome: applied ? "applied" : "no_changes", runId: finished.id };

@@ -155,6 +155,9 @@ describe("synthesizeVmStack", () => {
       ipv4_addresses: {
         value: expect.stringContaining("proxmox_virtual_environment_vm.vm.ipv4_addresses"),
       },
+      ipv6_addresses: {
+        value: expect.stringContaining("proxmox_virtual_environment_vm.vm.ipv6_addresses"),
+      },
       mac_addresses: { value: "${proxmox_virtual_environment_vm.vm.mac_addresses}" },
     });
   });

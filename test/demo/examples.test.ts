@@ -30,8 +30,8 @@ function manifestsOf(file: string): Manifest[] {
 const vmExamples = vmFiles.flatMap(manifestsOf).filter((m) => m.kind === "ProxmoxVM");
 
 describe("examples/", () => {
-  it("holds the connection template and the three VM examples the demo applies", () => {
-    expect(allFiles).toEqual(["connection.yaml", "vm-cloud-init.yaml", "vm-small.yaml", "vm-two-disks-two-nics.yaml"]);
+  it("holds the connection template, the three VM examples the demo applies and the VM set", () => {
+    expect(allFiles).toEqual(["connection.yaml", "vm-cloud-init.yaml", "vm-small.yaml", "vm-two-disks-two-nics.yaml", "vmset-web.yaml"]);
     expect(vmExamples.map((m) => m.metadata.name).sort()).toEqual(["app-static", "db-multi", "web-small"]);
   });
 

@@ -109,9 +109,15 @@ describe("the chart's RBAC, with the operator running as its ServiceAccounts", (
   });
 
   it("creates, serves and deletes a VM with only those identities", async () => {
-    await h.apply(vm("least-privilege"));
+    await h.apply({ ...vm("least-privilege"), spec: { ...vm("least-privilege").spec, writeOutputsTo: { configMapName: "least-privilege-outputs" } } });
     const ready = await h.waitForReady("least-privilege", 1);
     expect(h.simVms().map((v) => v.vmid)).toEqual([ready?.status?.vmId]);
+    // The worker wrote the outputs ConfigMap as its own account.
+    const outputs = await waitFor("the outputs ConfigMap", async () => {
+      const cm = await kubectl(["get", "configmap", "least-privilege-outputs", "-n", h.namespace, "-o", "json"]).catch(() => undefined);
+      return cm ? (JSON.parse(cm) as { data: Record<string, string> }).data : undefined;
+    });
+    expect(outputs.vm_id).toBe(String(ready?.status?.vmId));
 
     // The controller holds its Lease where the chart let it.
     expect(leaderElection).toMatchObject({ PTM_LEADER_ELECTION: "true", PTM_LEASE_NAMESPACE: releaseNamespace });
@@ -160,12 +166,32 @@ describe("the chart's RBAC, with the operator running as its ServiceAccounts", (
       [account.controller, ["watch", "secrets", "-n", ns], "no"],
       [account.worker, ["get", "secrets/pve-token", "-n", "default"], "no"],
       [account.sidecar, ["get", "secrets/pve-token", "-n", ns], "no"],
-      // The custom resources: the controller reconciles, the worker reads and finishes deletions,
-      // the sidecar only reads; nobody creates or deletes them.
+      // The custom resources: the controller reconciles (and creates and deletes the VMs of
+      // ProxmoxVMSets), the worker reads and finishes deletions, the sidecar only reads.
       [account.controller, ["watch", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "yes"],
       [account.controller, ["update", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns, "--subresource=status"], "yes"],
-      [account.controller, ["create", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "no"],
-      [account.controller, ["delete", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "no"],
+      [account.controller, ["create", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "yes"],
+      [account.controller, ["delete", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "yes"],
+      [account.worker, ["create", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "no"],
+      [account.worker, ["delete", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "no"],
+      [account.controller, ["watch", "proxmoxvmsets.proxmox.terraform-manager.dev", "-n", ns], "yes"],
+      [account.controller, ["patch", "proxmoxvmsets.proxmox.terraform-manager.dev", "-n", ns], "yes"],
+      [account.controller, ["update", "proxmoxvmsets.proxmox.terraform-manager.dev", "-n", ns, "--subresource=status"], "yes"],
+      [account.controller, ["delete", "proxmoxvmsets.proxmox.terraform-manager.dev", "-n", ns], "no"],
+      [account.worker, ["get", "proxmoxvmsets.proxmox.terraform-manager.dev", "-n", ns], "no"],
+      [account.sidecar, ["watch", "proxmoxvmsets.proxmox.terraform-manager.dev", "-n", ns], "no"],
+      // spec.writeOutputsTo: the worker writes ConfigMaps and Secrets; nobody deletes them (their
+      // owner reference does); the controller and sidecar do not touch them.
+      [account.worker, ["create", "configmaps", "-n", ns], "yes"],
+      [account.worker, ["update", "configmaps", "-n", ns], "yes"],
+      [account.worker, ["get", "configmaps", "-n", ns], "yes"],
+      [account.worker, ["delete", "configmaps", "-n", ns], "no"],
+      [account.worker, ["create", "secrets", "-n", ns], "yes"],
+      [account.worker, ["update", "secrets", "-n", ns], "yes"],
+      [account.worker, ["delete", "secrets", "-n", ns], "no"],
+      [account.worker, ["list", "secrets", "-n", ns], "no"],
+      [account.controller, ["create", "configmaps", "-n", ns], "no"],
+      [account.sidecar, ["create", "secrets", "-n", ns], "no"],
       [account.worker, ["get", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "yes"],
       // (list: the VM ids other resources pinned, so an id is never given twice)
       [account.worker, ["list", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "yes"],

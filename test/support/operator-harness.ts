@@ -48,7 +48,7 @@ let crdsApplied: Promise<unknown> | undefined;
 export function ensureCrds(): Promise<unknown> {
   crdsApplied ??= (async () => {
     await kubectl(["apply", "--server-side", "--force-conflicts", "-f", path.join(repoRoot, "crds")]);
-    await kubectl(["wait", "--for=condition=Established", "crd/proxmoxvms.proxmox.terraform-manager.dev", "crd/proxmoxconnections.proxmox.terraform-manager.dev", "--timeout=60s"]);
+    await kubectl(["wait", "--for=condition=Established", "crd/proxmoxvms.proxmox.terraform-manager.dev", "crd/proxmoxconnections.proxmox.terraform-manager.dev", "crd/proxmoxvmsets.proxmox.terraform-manager.dev", "--timeout=60s"]);
   })();
   return crdsApplied;
 }
@@ -216,7 +216,7 @@ export class OperatorHarness {
 
   private async applyCrds(): Promise<void> {
     await this.kubectl(["apply", "--server-side", "--force-conflicts", "-f", path.join(repoRoot, "crds")]);
-    await this.kubectl(["wait", "--for=condition=Established", "crd/proxmoxvms.proxmox.terraform-manager.dev", "crd/proxmoxconnections.proxmox.terraform-manager.dev", "--timeout=60s"]);
+    await this.kubectl(["wait", "--for=condition=Established", "crd/proxmoxvms.proxmox.terraform-manager.dev", "crd/proxmoxconnections.proxmox.terraform-manager.dev", "crd/proxmoxvmsets.proxmox.terraform-manager.dev", "--timeout=60s"]);
   }
 
   /** The sidecar's base URL (option `sidecar: true`), e.g. http://127.0.0.1:40123. */

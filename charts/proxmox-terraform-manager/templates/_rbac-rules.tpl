@@ -5,8 +5,12 @@ What each role does with the API, verb by verb (checked against src/):
   status subresource (src/kube/status-writer.ts: get the VM, PUT .../status), gets connections,
   and creates Events (src/kube/event-recorder.ts: core/v1 create, never patch); the connection
   check (src/controller/connection-reconciler.ts) replaces connections' status the same way.
+  ProxmoxVMSets (src/controller/vm-set-reconciler.ts): list/watch sets, edit their finalizer
+  (JSON patch), replace their status; create, patch (template changes) and delete the sets' VMs.
 - worker: gets the VM, removes the finalizer after destroy (JSON patch), replaces status, gets the
-  connection, creates Events.
+  connection, creates Events; writes spec.writeOutputsTo (src/vm/output-writer.ts): gets,
+  creates and updates ConfigMaps, creates and updates Secrets (reading one needs the Secret grant
+  below: with rbac.secretNames, list the output Secrets' names too).
 - sidecar: its own ProxmoxVM and ProxmoxConnection informers (list/watch: GET /api/v1/vms and
   /api/v1/connections); answers from the caches, never writes, never gets Secrets.
 Secrets (get only) and the leader Lease are granted separately (rbac-secrets.yaml, rbac-lease.yaml).
@@ -14,7 +18,13 @@ Secrets (get only) and the leader Lease are granted separately (rbac-secrets.yam
 {{- define "ptm.rules.controller" -}}
 - apiGroups: ["proxmox.terraform-manager.dev"]
   resources: ["proxmoxvms"]
+  verbs: ["get", "list", "watch", "patch", "create", "delete"]
+- apiGroups: ["proxmox.terraform-manager.dev"]
+  resources: ["proxmoxvmsets"]
   verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["proxmox.terraform-manager.dev"]
+  resources: ["proxmoxvmsets/status"]
+  verbs: ["update"]
 - apiGroups: ["proxmox.terraform-manager.dev"]
   resources: ["proxmoxvms/status"]
   verbs: ["update"]
@@ -42,6 +52,12 @@ Secrets (get only) and the leader Lease are granted separately (rbac-secrets.yam
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "create", "update"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create", "update"]
 {{- end }}
 
 {{- define "ptm.rules.sidecar" -}}
