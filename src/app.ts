@@ -10,6 +10,7 @@ import { TokenCache } from "./vm/token-cache.js";
 import { ConnectionResolver, connectionPolicyFromEnv } from "./vm/connection-resolver.js";
 import { ConnectionReconciler } from "./controller/connection-reconciler.js";
 import { Controller } from "./controller/controller.js";
+import { describeWatched, watchedNamespaces } from "./config/namespaces.js";
 import { RunGate } from "./controller/run-gate.js";
 import { StackHasher } from "./vm/stack-hasher.js";
 import { OutputWriter } from "./vm/output-writer.js";
@@ -80,6 +81,7 @@ export class App {
 
   async start(): Promise<void> {
     const { env, logger } = this.o;
+    const watched = watchedNamespaces(env.PTM_NAMESPACE);
     const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
     // ioredis reconnects by itself; without a listener it prints every failed attempt to stderr.
     redis.on("error", (err: Error) => logger.warn({ err }, "redis connection error; reconnecting"));
@@ -209,6 +211,7 @@ export class App {
         ...(env.PTM_NAMESPACE ? { namespaces: env.PTM_NAMESPACE.split(",").map((n) => n.trim()).filter((n) => n !== "") } : {}),
         resyncIntervalMs: env.PTM_RESYNC_INTERVAL,
       });
+      logger.info({ role: "controller", watching: describeWatched(watched) }, `managing ProxmoxVMs in ${describeWatched(watched)}`);
       const controller = new Controller({
         kubeConfig: this.kubeConfig,
         vms,
@@ -217,7 +220,7 @@ export class App {
         connectionReconciler,
         queueEvents,
         logger: logger.child({ role: "controller" }),
-        ...(env.PTM_NAMESPACE ? { namespace: env.PTM_NAMESPACE } : {}),
+        ...(watched ? { namespaces: watched } : {}),
         resyncIntervalMs: env.PTM_RESYNC_INTERVAL,
         onReconcile: (result, seconds) => metrics.observeReconcile(result, seconds),
         onVmEvent: (vm, kind) => {
@@ -258,7 +261,8 @@ export class App {
       // Loaded only here: controller and worker processes do not load Express (faster start).
       const { Sidecar } = await import("./http/sidecar.js");
       const sidecar = new Sidecar({
-        env,
+        // The sidecar reads one namespace or all: with several watched namespaces it reads all.
+        env: watched && watched.length > 1 ? { ...env, PTM_NAMESPACE: undefined } : env,
         logger: logger.child({ role: "sidecar" }),
         kubeConfig: this.kubeConfig,
         vms,

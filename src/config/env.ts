@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { isEndpointAllowEntry } from "../vm/endpoint-policy.js";
+import { invalidNamespaceEntry } from "./namespaces.js";
 
 /**
  * The only place that reads process.env. Everything the operator can be told through the
@@ -32,7 +33,14 @@ const EnvSchema = z
     DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: "must be a postgres:// URL" }),
     KUBECONFIG: z.string().optional(),
     PTM_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
-    PTM_NAMESPACE: z.string().optional().describe("Watch only this namespace (default: all namespaces)."),
+    PTM_NAMESPACE: z
+      .string()
+      .optional()
+      .superRefine((value, ctx) => {
+        const problem = invalidNamespaceEntry(value);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      })
+      .describe("Watch only this namespace, or these (comma-separated); default: all namespaces."),
     PTM_QUEUE_PREFIX: z.string().regex(/^[a-z0-9-]+$/).default("ptm"),
     PTM_DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default("ptm"),
     PTM_STATE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default("ptm_tfstate"),

@@ -8,6 +8,7 @@ import { keyOf, type ProxmoxConnectionObject, type ProxmoxVMObject } from "../ku
 import type { ConnectionReconciler } from "./connection-reconciler.js";
 import type { VmReconciler } from "./vm-reconciler.js";
 import { WorkQueue } from "./work-queue.js";
+import { describeWatched, type WatchedNamespaces } from "../config/namespaces.js";
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -18,7 +19,8 @@ export interface ControllerOptions {
   connectionReconciler: ConnectionReconciler;
   queueEvents: QueueEvents;
   logger: Logger;
-  namespace?: string;
+  /** The namespaces to manage (PTM_NAMESPACE, src/config/namespaces.ts); undefined = all. */
+  namespaces?: WatchedNamespaces;
   resyncIntervalMs: number;
   concurrency?: number;
   onReconcile?: (result: "success" | "error" | "requeue", seconds: number) => void;
@@ -48,7 +50,11 @@ export class Controller {
   private readonly readMode = new Map<string, "cache" | "fresh">();
 
   constructor(private readonly o: ControllerOptions) {
-    const base = `/apis/${API_GROUP}/${API_VERSION}${o.namespace ? `/namespaces/${o.namespace}` : ""}`;
+    // One namespace: a namespaced list and watch (a namespaced Role suffices). Several: one
+    // cluster-wide list and watch whose other namespaces the informers drop.
+    const single = o.namespaces?.length === 1 ? o.namespaces[0] : undefined;
+    const filter = o.namespaces && o.namespaces.length > 1 ? { namespaces: o.namespaces } : {};
+    const base = `/apis/${API_GROUP}/${API_VERSION}${single ? `/namespaces/${single}` : ""}`;
     this.queue = new WorkQueue({
       concurrency: o.concurrency ?? 4,
       process: async (key) => {
@@ -72,7 +78,8 @@ export class Controller {
     this.vmInformer = new ResilientInformer<ProxmoxVMObject>({
       kubeConfig: o.kubeConfig,
       path: `${base}/${PROXMOX_VM.plural}`,
-      list: () => o.vms.list(o.namespace),
+      list: () => o.vms.list(single),
+      ...filter,
       onChange: (vm, kind) => this.onVmChange(vm, kind),
       resyncIntervalMs: o.resyncIntervalMs,
       logger: o.logger,
@@ -81,7 +88,8 @@ export class Controller {
     this.connectionInformer = new ResilientInformer<ProxmoxConnectionObject>({
       kubeConfig: o.kubeConfig,
       path: `${base}/${PROXMOX_CONNECTION.plural}`,
-      list: () => o.connections.list(o.namespace),
+      list: () => o.connections.list(single),
+      ...filter,
       onChange: (connection, kind) => this.onConnectionChange(connection, kind),
       resyncIntervalMs: o.resyncIntervalMs,
       logger: o.logger,
@@ -103,7 +111,7 @@ export class Controller {
   async start(): Promise<void> {
     await Promise.all([this.vmInformer.start(), this.connectionInformer.start()]);
     await Promise.all([this.vmInformer.waitForSync(), this.connectionInformer.waitForSync()]);
-    this.o.logger.info({ vms: this.vmInformer.list().length }, "controller started");
+    this.o.logger.info({ vms: this.vmInformer.list().length, watching: describeWatched(this.o.namespaces) }, "controller started");
   }
 
   async stop(): Promise<void> {

@@ -12,6 +12,11 @@ export interface ResilientInformerOptions<T extends KubernetesObject> {
   logger: Logger;
   name: string;
   maxBackoffMs?: number;
+  /**
+   * Keep only objects in these namespaces (a cluster-wide watch serving several namespaces): the
+   * others never reach the cache or onChange.
+   */
+  namespaces?: readonly string[];
 }
 
 /**
@@ -32,12 +37,19 @@ export class ResilientInformer<T extends KubernetesObject> {
     // The cache keeps objects without managedFields (as controller-runtime's default transform
     // does): nothing reads them from a cache, and at 10,000 objects they are most of its memory.
     const watch = new Watch(options.kubeConfig);
+    const kept = options.namespaces ? new Set(options.namespaces) : undefined;
+    // Watch events of other namespaces are dropped, except BOOKMARK and ERROR (no namespace).
+    const wanted = (obj: unknown) => {
+      const namespace = (obj as KubernetesObject | undefined)?.metadata?.namespace;
+      return !kept || namespace === undefined || kept.has(namespace);
+    };
     const slimWatch = {
       watch: (path: string, params: Record<string, string | number | boolean | undefined>, callback: (phase: string, obj: unknown, raw: unknown) => void, done: (err: unknown) => void) =>
-        watch.watch(path, params, (phase, obj, raw) => callback(phase, withoutManagedFields(obj), raw), done),
+        watch.watch(path, params, (phase, obj, raw) => (wanted(obj) ? callback(phase, withoutManagedFields(obj), raw) : undefined), done),
     } as Watch;
     const list: ListPromise<T> = async () => {
       const result = await options.list();
+      if (kept) result.items = result.items.filter((item) => kept.has(item.metadata?.namespace ?? ""));
       for (const item of result.items) withoutManagedFields(item);
       return result;
     };
