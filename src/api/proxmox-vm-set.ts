@@ -94,7 +94,8 @@ export const ProxmoxVMSetSpecSchema = z
       { rule: "self.namePattern.contains('{ordinal}')", message: "namePattern must contain {ordinal}, or the VMs would share one name" },
       { rule: "has(self.nodes) || has(self.template.spec.nodeName)", message: "give nodes or template.spec.nodeName" },
     ],
-  });
+  })
+  .describe("replicas ProxmoxVMs made from one template, named by ordinal, spread over nodes, with addresses from a pool; the set owns them, rolls template changes maxUnavailable at a time and deletes them with itself (docs/vmset.md).");
 
 export type ProxmoxVMSetSpec = z.output<typeof ProxmoxVMSetSpecSchema>;
 export type ProxmoxVMSetSpecInput = z.input<typeof ProxmoxVMSetSpecSchema>;

@@ -263,7 +263,7 @@ export const ProxmoxVMSpecSchema = z
     suspend: z.boolean().default(false).describe("Stop reconciling this VM until set back to false."),
     managementPolicy: z.enum(["Full", "ObserveOnly"]).default("Full").describe("ObserveOnly: read the VM, never change it."),
     writeOutputsTo: WriteOutputsToSchema.optional().describe(
-      "Write the VM's id, node, name and addresses into a ConfigMap or Secret for other apps, after every successful run; the object is owned by the ProxmoxVM and deleted with it.",
+      "Write the VM's id, node, name and addresses into a ConfigMap or Secret for other apps, after every successful run; the object is owned by the ProxmoxVM and deleted with it. Changing only this field starts no run: it takes effect with the VM's next run.",
     ),
   })
   .strict()

@@ -113,9 +113,12 @@ export class VmSetReconciler {
       if (vm.metadata.deletionTimestamp || vm.metadata.annotations?.[VM_SET_HASH_ANNOTATION] === want.hash) continue;
       const ready = isVmReady(vm);
       if (ready && budget <= 0) continue;
-      if (await this.update(vm, want)) {
+      const refused = await this.update(vm, want);
+      if (refused === undefined) {
         if (ready) budget--;
         await this.d.events.record(set, "Normal", "VmUpdated", `changed ProxmoxVM ${vm.metadata.name} to the current template`);
+      } else {
+        problems.push(refused);
       }
     }
 
@@ -126,7 +129,7 @@ export class VmSetReconciler {
     const ready: ReadyCondition = settled
       ? { status: "True", reason: "AllReplicasReady", message: `${spec.replicas} of ${spec.replicas} VMs Ready` }
       : problems.length > 0
-        ? { status: "False", reason: problems.some((p) => p.includes("ipv4Pool")) ? "PoolExhausted" : "NameTaken", message: problems.join("; ") }
+        ? { status: "False", reason: problemReason(problems), message: problems.join("; ") }
         : { status: "False", reason: progressReason(summary, spec.replicas, after.length), message: `${summary.ready} of ${spec.replicas} VMs Ready, ${summary.updated} updated, ${after.length} present` };
     await this.writeStatus(set, after, hashes, ready);
     return settled ? undefined : { requeueAfterMs: SETTLING_RECHECK_MS };
@@ -161,8 +164,11 @@ export class VmSetReconciler {
     }
   }
 
-  /** Replaces the VM's spec (labels and annotations merged), guarded by its resourceVersion. */
-  private async update(vm: ProxmoxVMObject, want: DesiredVm): Promise<boolean> {
+  /**
+   * Replaces the VM's spec (labels and annotations merged), guarded by its resourceVersion.
+   * Undefined when done; otherwise why not (the API server refused it, or the VM changed meanwhile).
+   */
+  private async update(vm: ProxmoxVMObject, want: DesiredVm): Promise<string | undefined> {
     try {
       await this.d.vms.jsonPatch(vm.metadata.namespace, vm.metadata.name, [
         { op: "test", path: "/metadata/resourceVersion", value: vm.metadata.resourceVersion },
@@ -170,13 +176,13 @@ export class VmSetReconciler {
         { op: "add", path: "/metadata/labels", value: { ...vm.metadata.labels, ...want.labels } },
         { op: "add", path: "/metadata/annotations", value: { ...vm.metadata.annotations, ...want.annotations } },
       ]);
-      return true;
+      return undefined;
     } catch (error) {
-      // 422: the VM changed since it was read (the next reconcile reads it again) or the API
-      // server refused the change (e.g. nodeName without migrate): say which.
+      // 422: the API server refused the change (e.g. nodeName without migrate), or the VM changed
+      // since it was read (the next reconcile reads it again and the message goes away).
       if (statusCodeOf(error) === 422 || isConflict(error) || isNotFound(error)) {
         this.d.logger.warn({ vm: vm.metadata.name, err: error }, "could not change the VM to the set's template");
-        return false;
+        return `ProxmoxVM ${vm.metadata.name} was not changed to the current template: ${apiMessage(error)}`;
       }
       throw error;
     }
@@ -222,6 +228,24 @@ function summarize(vms: ProxmoxVMObject[], hashes: Map<string, string> | undefin
     ready: present.filter(isVmReady).length,
     updated: hashes ? present.filter((vm) => hashes.get(vm.metadata.name) === vm.metadata.annotations?.[VM_SET_HASH_ANNOTATION]).length : 0,
   };
+}
+
+function problemReason(problems: string[]): string {
+  if (problems.some((p) => p.includes("ipv4Pool"))) return "PoolExhausted";
+  if (problems.some((p) => p.includes("not changed to the current template"))) return "UpdateRefused";
+  return "NameTaken";
+}
+
+/** The API server's own message (its Status body), e.g. the CEL rule a change broke. */
+function apiMessage(error: unknown): string {
+  const body = (error as { body?: unknown }).body;
+  try {
+    const parsed = (typeof body === "string" ? JSON.parse(body) : body) as { message?: string } | undefined;
+    if (parsed?.message) return parsed.message;
+  } catch {
+    // not JSON: fall through
+  }
+  return (error as Error).message;
 }
 
 function progressReason(summary: { replicas: number; updated: number }, replicas: number, present: number): string {

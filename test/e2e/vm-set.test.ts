@@ -155,6 +155,19 @@ describe.sequential("ProxmoxVMSet", () => {
     expect(rows[1]!.created_at.getTime()).toBeGreaterThanOrEqual(rows[0]!.finished_at.getTime());
   });
 
+  it("says so when a VM refuses the template's change, and changes nothing", async () => {
+    const moved = setManifest(2, 1536);
+    moved.spec.nodes = ["pve3", "pve1"]; // the VMs' nodeName may change only with migrate: true
+    await h.apply(moved);
+    const refused = await waitForSet("Ready False with UpdateRefused", (set) =>
+      set.status?.observedGeneration === set.metadata.generation && set.status.conditions?.some((c) => c.type === "Ready" && c.reason === "UpdateRefused") === true,
+    );
+    expect(refused.status?.conditions?.find((c) => c.type === "Ready")?.message).toMatch(/web-0 was not changed to the current template: .*nodeName can change only with migrate/);
+    expect(await layout()).toEqual([0, 1].map(row));
+    await h.apply(setManifest(2, 1536));
+    await waitForSet("back to settled", settled(2));
+  });
+
   it("deletes its VMs when the set is deleted (no garbage collector needed)", async () => {
     await h.kubectl(["delete", "-n", h.namespace, "proxmoxvmset", "web", "--wait=false"]);
     await waitFor("the set to be gone", async () => ((await getSet()) === undefined ? true : undefined), 240_000);

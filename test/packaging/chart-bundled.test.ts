@@ -1,8 +1,15 @@
-import { readFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import path from "node:path";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deleteNamespace, kubectl, uniqueName } from "../support/kube.js";
 import { repoRoot } from "../support/paths.js";
+import { waitFor } from "../support/wait.js";
 import {
   bundledNames,
   chartDir,
@@ -54,6 +61,17 @@ type Workload = Manifest & {
 type Secret = Manifest & { data: Record<string, string> };
 
 const ROLES = ["controller", "worker", "sidecar"] as const;
+
+/** A TCP port free on 127.0.0.1 right now. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  probe.listen(0, "127.0.0.1");
+  await once(probe, "listening");
+  const { port } = probe.address() as { port: number };
+  probe.close();
+  await once(probe, "close");
+  return port;
+}
 const release = "ptm";
 const names = bundledNames(release);
 const workload = (objects: Manifest[], kind: string, suffix: string) => findObject(objects, kind, suffix) as Workload;
@@ -120,6 +138,49 @@ describe("helm template with no values: the bundled Redis and PostgreSQL", () =>
     expect(c.command).toEqual(["redis-server", "/etc/redis/redis.conf"]);
     expect(c.volumeMounts.map((m) => m.mountPath).sort()).toEqual(["/data", "/etc/redis/auth", "/etc/redis/redis.conf", "/tmp"]);
     expect(sts.spec.template.spec.volumes.find((v) => v.name === "auth")?.secret?.secretName).toBe(names.redis);
+  });
+
+  it("the rendered redis.conf, password file and URL work with a real redis-server (the platform's)", async () => {
+    const conf = (findObject(objects, "ConfigMap", names.redis) as Manifest & { data: Record<string, string> }).data["redis.conf"]!;
+    const secret = secretOf(objects, names.redis);
+    const dir = await mkdtemp(path.join(tmpdir(), "ptm-chart-redis-"));
+    const port = await freePort();
+    // Only the container's paths and the port change; every setting is the chart's.
+    await mkdir(path.join(dir, "data"));
+    await writeFile(path.join(dir, "auth.conf"), secret["auth.conf"]!);
+    const local = conf.replace("dir /data", `dir ${path.join(dir, "data")}`).replace("include /etc/redis/auth/auth.conf", `include ${path.join(dir, "auth.conf")}`).replace("port 6379", `port ${port}`);
+    expect(local).not.toBe(conf);
+    await writeFile(path.join(dir, "redis.conf"), local);
+    const server = spawn("redis-server", [path.join(dir, "redis.conf")], { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    server.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    server.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    const url = new URL(secret["redis-url"]!);
+    url.host = `127.0.0.1:${port}`;
+    const client = new Redis(url.toString(), { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const anonymous = new Redis({ host: "127.0.0.1", port, lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    client.on("error", () => undefined);
+    anonymous.on("error", () => undefined);
+    try {
+      await waitFor(`redis-server on port ${port} (output: ${output})`, async () => (server.exitCode === null ? (await client.connect().then(() => true, () => false)) : Promise.reject(new Error(`redis-server exited: ${output}`))), 30_000);
+      expect(await client.ping()).toBe("PONG");
+      expect(await client.config("GET", "maxmemory-policy")).toEqual(["maxmemory-policy", "noeviction"]);
+      expect(await client.config("GET", "appendonly")).toEqual(["appendonly", "yes"]);
+      expect(await client.config("GET", "maxmemory")).toEqual(["maxmemory", String(384 * 1024 * 1024)]);
+      await client.set("ptm:probe", "1");
+      // Without the password nothing is answered.
+      await anonymous.connect().catch(() => undefined);
+      await expect(anonymous.get("ptm:probe")).rejects.toThrow(/NOAUTH/);
+      expect(existsSync(path.join(dir, "data", "appendonlydir"))).toBe(true);
+    } finally {
+      anonymous.disconnect();
+      client.disconnect();
+      if (server.exitCode === null) {
+        server.kill("SIGTERM");
+        await once(server, "exit");
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("initialises PostgreSQL with the sidecar's read-only login: compose's script, byte for byte", async () => {
