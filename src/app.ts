@@ -22,6 +22,7 @@ import { EventPublisher } from "./events/publisher.js";
 import { eventsStreamKey } from "./events/stream.js";
 import type { Sidecar } from "./http/sidecar.js";
 import { createRunProcessor } from "./jobs/create-run-processor.js";
+import { StateEncryption } from "./jobs/state-encryption.js";
 import { redisConnection } from "./queue/redis-connection.js";
 import { RUN_QUEUE, RunQueue, type RunJob } from "./queue/run-queue.js";
 import { CustomObjects } from "./kube/custom-objects.js";
@@ -131,7 +132,9 @@ export class App {
     metrics.setQueueDepthSource(() => runQueue.depth());
 
     if (this.o.roles.includes("worker")) {
+      const stateEncryption = StateEncryption.fromEnv(env, this.kubeConfig);
       const processor = createRunProcessor(env, redis, {
+        stateEncryption,
         vms,
         status,
         events,
@@ -160,7 +163,10 @@ export class App {
       worker.on("error", (err) => logger.warn({ err }, "worker connection error"));
       this.worker = worker;
       this.stops.push(() => this.closeWorker(worker));
-      logger.info({ concurrency: env.PTM_WORKER_CONCURRENCY, tool: `${tool.flavor} ${tool.version}`, providers: runner.pluginCacheNote }, "worker started");
+      logger.info(
+        { concurrency: env.PTM_WORKER_CONCURRENCY, tool: `${tool.flavor} ${tool.version}`, providers: runner.pluginCacheNote, stateEncryption: stateEncryption.describe() },
+        "worker started",
+      );
     }
 
     if (this.o.roles.includes("controller")) {

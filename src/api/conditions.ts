@@ -11,6 +11,7 @@ export const Reason = {
   Provisioned: "Provisioned",
   Planning: "Planning",
   AwaitingApproval: "AwaitingApproval",
+  PlanDiscarded: "PlanDiscarded",
   Applying: "Applying",
   Cloning: "Cloning",
   Migrating: "Migrating",
@@ -44,6 +45,8 @@ export const Reason = {
   BridgeNotFound: "BridgeNotFound",
   /** The plan would destroy or replace the VM and spec.allowReplacement is not set. */
   ReplacementRequired: "ReplacementRequired",
+  /** A cloud-init password would be stored in plain-text state (Terraform, or encryption off) and PTM_ALLOW_PLAINTEXT_STATE is not set. */
+  PlaintextStateRefused: "PlaintextStateRefused",
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

@@ -53,7 +53,26 @@ const EnvSchema = z
     PTM_PLUGIN_CACHE_DIR: z.string().optional(),
     PTM_PROVIDER_SERVERS: bool.default(true).describe("Keep provider processes running between runs and reattach tofu to them (one per connection and token, one run at a time)."),
     PTM_PROVIDER_SERVER_IDLE: duration.prefault("5m").describe("Stop a provider server idle this long."),
-    PTM_STATE_ENCRYPTION_PASSPHRASE: z.string().min(16, "must be at least 16 characters").optional(),
+    PTM_STATE_ENCRYPTION: z
+      .enum(["on", "migrate", "off"])
+      .default("on")
+      .describe("on: OpenTofu encrypts state and plans (aes_gcm, the operator's key); migrate: also reads plain-text state and plans and writes them back encrypted; off: plain text."),
+    PTM_STATE_KEY: z.string().optional().describe("The state encryption key (32 bytes, base64); unset: the key Secret PTM_STATE_KEY_SECRET."),
+    PTM_STATE_PREVIOUS_KEY: z.string().optional().describe("The key before a rotation, for reading state and plans not yet rewritten."),
+    PTM_STATE_KEY_SECRET: z
+      .string()
+      .regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, "must be a Secret name")
+      .default("proxmox-terraform-manager-state-key")
+      .describe("The Secret holding the state key (data `key`, after a rotation also `previous-key`); the worker creates it with a random key when missing."),
+    PTM_STATE_KEY_NAMESPACE: z.string().optional().describe("The key Secret's namespace (default: PTM_LEASE_NAMESPACE, the operator's own)."),
+    PTM_ALLOW_PLAINTEXT_STATE: bool
+      .default(false)
+      .describe("Run VMs with a cloud-init password even when state is not encrypted (Terraform, or PTM_STATE_ENCRYPTION=off): the password is then stored in plain text."),
+    PTM_STATE_ENCRYPTION_PASSPHRASE: z
+      .string()
+      .min(16, "must be at least 16 characters")
+      .optional()
+      .describe("The pbkdf2 passphrase of earlier releases: state it encrypted stays readable (a fallback; costs about 2 CPU-s per tofu command while set)."),
     PTM_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
     PTM_RUN_TIMEOUT: duration.prefault("30m"),
     PTM_SHUTDOWN_GRACE: duration.prefault("2m"),

@@ -25,6 +25,8 @@ export interface AdmissionDeps {
   vms: CustomObjects<ProxmoxVMObject>;
   connections: ConnectionResolver;
   hasher: StackHasher;
+  /** Set when state is not encrypted and plain text was not accepted: why a VM with a cloud-init password may not run. */
+  plaintextStateRefusal?: string | undefined;
 }
 
 /** Reads the VM, its spec and its connection, and decides: skip, stall, wait, or run. */
@@ -48,6 +50,9 @@ export async function admit(d: AdmissionDeps, job: RunJob): Promise<Admission> {
     return { kind: "stall", vm, reason: Reason.InvalidSpec, message: describeSpecIssues(parsed.error) };
   }
   const spec = parsed.data;
+  if (action === "apply" && d.plaintextStateRefusal && spec.initialization?.userAccount?.passwordSecretRef) {
+    return { kind: "stall", vm, reason: Reason.PlaintextStateRefused, message: d.plaintextStateRefusal };
+  }
 
   let connection: ResolvedConnection | undefined;
   try {

@@ -3,8 +3,11 @@ import path from "node:path";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { ApplyResult, AutoApplyResult, PlannedChange, PlanResult, Replacement, RunOptions, TerraformEvent, TerraformRunner } from "../terraform/index.js";
 import type { ConnectionResolver, ResolvedConnection } from "../vm/connection-resolver.js";
+import { InvalidStateKey } from "../terraform/state-keys.js";
+import { TerraformError } from "../terraform/terraform-error.js";
 import type { RunContext } from "./run-context.js";
 import type { RunRecord } from "./run-record.js";
+import type { StateEncryption } from "./state-encryption.js";
 
 /** The address of the one VM resource in every stack. */
 export const VM_ADDRESS = "proxmox_virtual_environment_vm.vm";
@@ -16,6 +19,8 @@ export interface TofuSessionDeps {
   workdirRoot: string;
   runTimeoutMs: number;
   stateEncryptionPassphrase?: string;
+  /** The operator-managed state and plan encryption (state-encryption.ts); read once per run. */
+  stateEncryption?: Pick<StateEncryption, "forRun">;
   /** Aborted when the worker must stop now (shutdown grace exceeded). */
   shutdownSignal: AbortSignal;
   metrics?: Metrics;
@@ -51,6 +56,7 @@ export class TofuSession {
 
   static async open(d: TofuSessionDeps, input: TofuSessionInput): Promise<TofuSession> {
     const { values, secrets } = await childEnv(d, input);
+    const stateEncryption = d.stateEncryptionPassphrase ? undefined : await encryptionForRun(d);
     let applying = false;
     const session = new TofuSession(d);
     const onEvent = (e: TerraformEvent) => {
@@ -67,6 +73,7 @@ export class TofuSession {
       env: values,
       secrets,
       ...(d.stateEncryptionPassphrase ? { stateEncryptionPassphrase: d.stateEncryptionPassphrase } : {}),
+      ...(stateEncryption !== undefined ? { stateEncryption } : {}),
       timeoutMs: d.runTimeoutMs,
       signal: AbortSignal.any([d.shutdownSignal, AbortSignal.timeout(d.runTimeoutMs)]),
       onEvent,
@@ -137,7 +144,7 @@ export class TofuSession {
 
   /** True when tofu encrypts the plan files it writes (a kept plan then holds no plain variable value). */
   get plansEncrypted(): boolean {
-    return this.options.stateEncryptionPassphrase !== undefined || this.options.env.TF_ENCRYPTION !== undefined;
+    return this.options.stateEncryptionPassphrase !== undefined || this.options.stateEncryption !== undefined || this.options.env.TF_ENCRYPTION !== undefined;
   }
 
   discardPlan(planFile: string): Promise<void> {
@@ -154,6 +161,16 @@ export class TofuSession {
       this.d.metrics?.observeTofuPhase(phase, "error", (performance.now() - started) / 1000);
       throw error;
     }
+  }
+}
+
+/** The run's TF_ENCRYPTION; a key that cannot be used (a bad Secret) fails the run as permanent: retrying will not fix it. */
+async function encryptionForRun(d: TofuSessionDeps): Promise<string | undefined> {
+  try {
+    return await d.stateEncryption?.forRun();
+  } catch (error) {
+    if (!(error instanceof InvalidStateKey)) throw error;
+    throw new TerraformError({ kind: "permanent", phase: "init", exitCode: null, fallbackMessage: error.message });
   }
 }
 

@@ -18,6 +18,15 @@
  * `enforced: true` makes tofu refuse to write either artifact unencrypted. It also forbids an
  * unencrypted fallback, so a workspace whose state was written without encryption cannot be
  * read with this configuration (migrating one needs a run without `enforced`).
+ *
+ * The default is keyEncryptionConfig: random 32-byte keys the operator manages (state-keys.ts),
+ * handed to tofu by the `external` key provider (keyprovider/external: `command`, a program that
+ * prints the header line {"magic":"OpenTofu-External-Key-Provider","version":1} and then
+ * {"keys":{"encryption_key":<base64>,"decryption_key":<base64>},"meta":{...}} on stdout; tofu
+ * writes the stored metadata, or null, to its stdin). No key derivation: a `/bin/sh` that cats
+ * a 0600 file costs about a millisecond, where pbkdf2 costs about 2 CPU-s per command and
+ * OpenTofu refuses fewer than 200000 iterations (pbkdf2 MinimumIterations). The key stays out
+ * of the environment and the command line: both carry only the key file's path.
  */
 
 export const ENCRYPTION_ENV = "TF_ENCRYPTION";
@@ -49,4 +58,65 @@ export function encryptionConfig(passphrase: string): string {
     state: { method, enforced: true },
     plan: { method, enforced: true },
   });
+}
+
+/**
+ * The key provider program, inline so that nothing has to be installed next to tofu: reads
+ * (and ignores) tofu's metadata, prints the protocol header and the key file ($1, base64) as
+ * both encryption and decryption key. No "${" in it (HCL would evaluate it).
+ */
+export const KEY_PROVIDER_SCRIPT = [
+  "cat >/dev/null",
+  'key=$(cat -- "$1") || exit 1',
+  `printf '%s\\n%s\\n' '{"magic":"OpenTofu-External-Key-Provider","version":1}' "{\\"keys\\":{\\"encryption_key\\":\\"$key\\",\\"decryption_key\\":\\"$key\\"},\\"meta\\":{\\"external_data\\":{}}}"`,
+].join("; ");
+
+export interface KeyEncryptionOptions {
+  /** The key file new state and plans are written with (base64 of 32 bytes, mode 0600). */
+  currentKeyFile: string;
+  /** Key files tried after the current one when reading (rotation: the previous key). */
+  previousKeyFiles?: readonly string[];
+  /** A passphrase an earlier configuration encrypted with (pbkdf2), tried last; it costs its KDF in every command while set. */
+  previousPassphrase?: string;
+  /** Also read unencrypted state and plans (an installation that ran without encryption); they are written back encrypted. */
+  readPlaintext?: boolean;
+}
+
+/**
+ * The TF_ENCRYPTION value for operator-managed keys: aes_gcm with the current key; each older
+ * key (then the passphrase, then plain text) as the next fallback. Holds no secret.
+ */
+export function keyEncryptionConfig(o: KeyEncryptionOptions): string {
+  const external: Record<string, { command: string[] }> = {};
+  const aesGcm: Record<string, { keys: string }> = {};
+  const pbkdf2: Record<string, { passphrase: string }> = {};
+  const order: string[] = [];
+  [o.currentKeyFile, ...(o.previousKeyFiles ?? [])].forEach((file, i) => {
+    const name = i === 0 ? "current" : `previous_${i}`;
+    external[name] = { command: ["/bin/sh", "-c", KEY_PROVIDER_SCRIPT, "ptm-state-key", file] };
+    aesGcm[name] = { keys: `key_provider.external.${name}` };
+    order.push(`method.aes_gcm.${name}`);
+  });
+  if (o.previousPassphrase !== undefined) {
+    validatePassphrase(o.previousPassphrase);
+    pbkdf2.passphrase = { passphrase: escapeHclTemplate(o.previousPassphrase) };
+    aesGcm.passphrase = { keys: "key_provider.pbkdf2.passphrase" };
+    order.push("method.aes_gcm.passphrase");
+  }
+  const config: Record<string, unknown> = {
+    key_provider: { external, ...(o.previousPassphrase !== undefined ? { pbkdf2 } : {}) },
+    method: { aes_gcm: aesGcm, ...(o.readPlaintext ? { unencrypted: { plaintext: {} } } : {}) },
+  };
+  if (o.readPlaintext) order.push("method.unencrypted.plaintext");
+  const target = targetChain(order, !o.readPlaintext);
+  config.state = target;
+  config.plan = target;
+  return JSON.stringify(config);
+}
+
+/** `{ method, fallback: { method, fallback: ... } }`; `enforced` only where no fallback is plain text. */
+function targetChain(methods: string[], enforced: boolean): Record<string, unknown> {
+  let chain: Record<string, unknown> | undefined;
+  for (const method of [...methods].reverse()) chain = { method, ...(chain ? { fallback: chain } : {}) };
+  return { ...chain, ...(enforced ? { enforced: true } : {}) };
 }

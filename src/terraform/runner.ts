@@ -103,6 +103,8 @@ export interface RunOptions {
   secrets?: string[];
   /** OpenTofu only: encrypt state and plan with pbkdf2 + aes_gcm (at least 16 characters). */
   stateEncryptionPassphrase?: string;
+  /** OpenTofu only: a ready TF_ENCRYPTION value (keyEncryptionConfig: key file paths, no secret). */
+  stateEncryption?: string;
   /** Limit for each command. */
   timeoutMs: number;
   /** Optional overall deadline (epoch milliseconds) across the run's commands. */
@@ -730,11 +732,18 @@ export class TerraformRunner {
       env.TF_WORKSPACE = run.workspace;
     }
     if (run.stateEncryptionPassphrase !== undefined) env[ENCRYPTION_ENV] = encryptionConfig(run.stateEncryptionPassphrase);
+    else if (run.stateEncryption !== undefined) env[ENCRYPTION_ENV] = run.stateEncryption;
     return env;
   }
 
   /** Fails early on settings tofu would only trip over later (or never). */
   private checkRun(run: RunOptions, phase: TerraformPhase): void {
+    if (run.stateEncryption !== undefined) {
+      if (this.opts.flavor !== "tofu") throw this.usageError(phase, "state encryption needs OpenTofu: Terraform has no TF_ENCRYPTION");
+      if (run.stateEncryptionPassphrase !== undefined || run.env[ENCRYPTION_ENV] !== undefined) {
+        throw this.usageError(phase, `set one of stateEncryption, stateEncryptionPassphrase and env.${ENCRYPTION_ENV}`);
+      }
+    }
     if (run.stateEncryptionPassphrase === undefined) return;
     if (this.opts.flavor !== "tofu") {
       throw this.usageError(phase, "state encryption needs OpenTofu: Terraform has no TF_ENCRYPTION; remove the passphrase or switch the flavor to tofu");

@@ -9,6 +9,7 @@ import { StackHasher } from "../../src/vm/stack-hasher.js";
 import { NodeSlots } from "../../src/jobs/node-slots.js";
 import { createRunProcessor } from "../../src/jobs/create-run-processor.js";
 import { SlotHints } from "../../src/jobs/node-slot-lease.js";
+import { StateEncryption } from "../../src/jobs/state-encryption.js";
 import { redisConnection } from "../../src/queue/redis-connection.js";
 import { RUN_QUEUE, RunQueue, type RunJob } from "../../src/queue/run-queue.js";
 import { CustomObjects } from "../../src/kube/custom-objects.js";
@@ -105,6 +106,7 @@ describe("a run waiting for a node slot", () => {
       workerId: "slot-test",
       logger,
       shutdownSignal: new AbortController().signal,
+      stateEncryption: StateEncryption.fromEnv(env, h.kubeConfig),
     });
     const connection = redisConnection(env.REDIS_URL);
     queue = new RunQueue({ connection, prefix: env.PTM_QUEUE_PREFIX, maxAttempts: 3 });

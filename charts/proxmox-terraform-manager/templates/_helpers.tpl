@@ -226,3 +226,8 @@ A generated password, kept across `helm upgrade`: the value of <key> in the inst
 {{- randAlphaNum 32 }}
 {{- end }}
 {{- end }}
+
+{{/* The state encryption key Secret (the workers create it when missing). */}}
+{{- define "ptm.stateKeySecretName" -}}
+{{- .Values.stateEncryption.keySecret | default (printf "%s-state-key" (include "ptm.fullname" .)) -}}
+{{- end }}
