@@ -76,7 +76,10 @@ const GROUP = "proxmox.terraform-manager.dev";
 /** The API calls each role makes, verb by verb (src/kube, src/controller, src/jobs, src/http). */
 const EXPECTED_RULES: Record<(typeof ROLES)[number], Rule[]> = {
   controller: [
-    { apiGroups: [GROUP], resources: ["proxmoxvms"], verbs: ["get", "list", "watch", "patch"] },
+    // create and delete: the VMs of ProxmoxVMSets (src/controller/vm-set-reconciler.ts).
+    { apiGroups: [GROUP], resources: ["proxmoxvms"], verbs: ["get", "list", "watch", "patch", "create", "delete"] },
+    { apiGroups: [GROUP], resources: ["proxmoxvmsets"], verbs: ["get", "list", "watch", "patch"] },
+    { apiGroups: [GROUP], resources: ["proxmoxvmsets/status"], verbs: ["update"] },
     { apiGroups: [GROUP], resources: ["proxmoxvms/status"], verbs: ["update"] },
     { apiGroups: [GROUP], resources: ["proxmoxconnections"], verbs: ["get", "list", "watch"] },
     // The connection check writes each connection's health and inventory.
@@ -88,6 +91,8 @@ const EXPECTED_RULES: Record<(typeof ROLES)[number], Rule[]> = {
     { apiGroups: [GROUP], resources: ["proxmoxvms/status"], verbs: ["update"] },
     { apiGroups: [GROUP], resources: ["proxmoxconnections"], verbs: ["get"] },
     { apiGroups: [""], resources: ["events"], verbs: ["create"] },
+    // spec.writeOutputsTo.configMapName (src/vm/output-writer.ts); Secrets only with rbac.outputSecrets.
+    { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "create", "update"] },
   ],
   // Its informers: GET /api/v1/vms and /api/v1/connections.
   sidecar: [{ apiGroups: [GROUP], resources: ["proxmoxvms", "proxmoxconnections"], verbs: ["list", "watch"] }],
@@ -98,7 +103,8 @@ const container = (objects: Manifest[], role: string) => deployment(objects, rol
 const envOf = (objects: Manifest[], role: string, name: string) => container(objects, role).env.find((e) => e.name === name);
 const rbacRoles = (objects: Manifest[]) => objects.filter((o): o is RbacRole => o.kind === "Role" || o.kind === "ClusterRole");
 const bindings = (objects: Manifest[]) => objects.filter((o): o is Binding => o.kind === "RoleBinding" || o.kind === "ClusterRoleBinding");
-const grantsSecrets = (role: RbacRole) => role.rules.some((r) => r.resources?.includes("secrets"));
+/** Access to Secrets other than the workers' own state key Secret (rbac-state-key.yaml, tested on its own). */
+const grantsSecrets = (role: RbacRole) => !role.metadata.name.endsWith("-state-key") && role.rules.some((r) => r.resources?.includes("secrets"));
 const configMap = (objects: Manifest[]) => findObject(objects, "ConfigMap", "-config") as Manifest & { data: Record<string, string> };
 
 async function loadYamlFile(file: string): Promise<Record<string, unknown>> {
@@ -118,7 +124,7 @@ describe("Chart.yaml", () => {
   });
 
   it("ships the CRDs generated from src/api, byte for byte the same as crds/", async () => {
-    for (const file of ["proxmox.terraform-manager.dev_proxmoxvms.yaml", "proxmox.terraform-manager.dev_proxmoxconnections.yaml"]) {
+    for (const file of ["proxmox.terraform-manager.dev_proxmoxvms.yaml", "proxmox.terraform-manager.dev_proxmoxconnections.yaml", "proxmox.terraform-manager.dev_proxmoxvmsets.yaml"]) {
       const top = await readFile(path.join(repoRoot, "crds", file), "utf8");
       expect(await readFile(path.join(chartDir, "crds", file), "utf8"), file).toBe(top);
     }
@@ -263,6 +269,32 @@ describe("helm template with your own Redis and PostgreSQL (ci/default-values.ya
 
   it("grants no Secret access at all by default", () => {
     expect(rbacRoles(objects).filter(grantsSecrets)).toEqual([]);
+  });
+
+  it("lets only workers read the state key Secret by name, and create it, in the release namespace", () => {
+    const name = configMap(objects).data.PTM_STATE_KEY_SECRET;
+    expect(configMap(objects).data).toMatchObject({ PTM_STATE_ENCRYPTION: "on", PTM_STATE_KEY_NAMESPACE: "ptm-system", PTM_ALLOW_PLAINTEXT_STATE: "false" });
+    const role = findObject(objects, "Role", "-state-key") as RbacRole;
+    expect(role.metadata.namespace).toBe("ptm-system");
+    expect(role.rules).toEqual([
+      { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
+      { apiGroups: [""], resources: ["secrets"], resourceNames: [name], verbs: ["get"] },
+    ]);
+    const binding = findObject(objects, "RoleBinding", "-state-key") as Binding;
+    expect(binding.subjects.map((s) => s.name)).toEqual(["ptm-proxmox-terraform-manager-worker"]);
+  });
+
+  it("grants nothing for the state key with encryption off", async () => {
+    const off = await renderChart({ stateEncryption: { mode: "off" } });
+    expect(off.filter((o) => o.metadata.name.endsWith("-state-key"))).toEqual([]);
+    expect(configMap(off).data.PTM_STATE_ENCRYPTION).toBe("off");
+  });
+
+  it("lets the worker write output Secrets (spec.writeOutputsTo.secretName) only with rbac.outputSecrets", async () => {
+    const withSecrets = await renderChart({ rbac: { outputSecrets: true } });
+    const worker = findObject(withSecrets, "ClusterRole", "-worker") as RbacRole;
+    expect(worker.rules).toEqual([...EXPECTED_RULES.worker, { apiGroups: [""], resources: ["secrets"], verbs: ["create", "update"] }]);
+    expect((findObject(withSecrets, "ClusterRole", "-controller") as RbacRole).rules).toEqual(EXPECTED_RULES.controller);
   });
 
   it("PodDisruptionBudgets only for roles with more than one replica", () => {
@@ -482,6 +514,7 @@ describe("against the platform's API server", () => {
       "crd/prometheusrules.monitoring.coreos.com",
       "crd/proxmoxvms.proxmox.terraform-manager.dev",
       "crd/proxmoxconnections.proxmox.terraform-manager.dev",
+      "crd/proxmoxvmsets.proxmox.terraform-manager.dev",
     ]);
     for (const name of Object.values(ns)) await kubectl(["create", "namespace", name]);
   }, 120_000);
@@ -511,7 +544,8 @@ describe("against the platform's API server", () => {
     const applied = await dryRun({ ...values, watchNamespace: ns.watched, rbac: { ...(values.rbac as object), secretNamespaces: [ns.secrets] } }, false);
     expect(applied).toContain(`servicemonitor.monitoring.coreos.com/${release}-proxmox-terraform-manager`);
     expect(applied).toContain(`prometheusrule.monitoring.coreos.com/${release}-proxmox-terraform-manager`);
-    expect(applied.filter((a) => a.startsWith("role.rbac"))).toHaveLength(6);
+    // Six for the Secrets and leader election, one for the workers' state key.
+    expect(applied.filter((a) => a.startsWith("role.rbac"))).toHaveLength(7);
   });
 
   it("accepts cluster-wide Secret reads with inline credentials", async () => {
