@@ -44,7 +44,11 @@ pid_alive() { # pidfile needle
   local pid
   pid="$(head -n1 "$1")"
   [[ -r "/proc/$pid/cmdline" ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$2"
+  # No pipe into `grep -q`: grep exits at the first match, tr may then die of SIGPIPE, and with
+  # pipefail a live process would count as gone.
+  local cmdline
+  cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+  [[ $cmdline == *"$2"* ]]
 }
 
 # Starts <command> detached (own session, no terminal), appending its output to

@@ -2,7 +2,7 @@ import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1OwnerReference, ty
 import type { Logger } from "pino";
 import { API_GROUP_VERSION, FIELD_MANAGER, PROXMOX_VM } from "../api/group.js";
 import { OUTPUT_KEYS, type ProxmoxVMSpec } from "../api/proxmox-vm.js";
-import { isConflict, isNotFound } from "../kube/api-error.js";
+import { isConflict, isForbidden, isNotFound } from "../kube/api-error.js";
 import type { EventRecorder } from "../kube/event-recorder.js";
 import type { ProxmoxVMObject } from "../kube/types.js";
 
@@ -86,7 +86,12 @@ export class OutputWriter {
       }
       return result;
     } catch (error) {
-      const message = `could not write outputs to ${target.kind} ${target.name}: ${(error as Error).message}`;
+      const forbidden = isForbidden(error)
+        ? target.kind === "Secret"
+          ? ": the operator may not read or write this Secret (chart: rbac.outputSecrets and rbac.secretNamespaces), or use configMapName"
+          : ": the operator may not read or write ConfigMaps in this namespace (the chart's worker role grants it)"
+        : `: ${(error as Error).message}`;
+      const message = `could not write outputs to ${target.kind} ${target.name}${forbidden}`;
       log?.warn({ err: error }, message);
       await this.events.record(vm, "Warning", OutputReason.Failed, message);
       return { kind: "failed", message };

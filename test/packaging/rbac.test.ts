@@ -180,15 +180,14 @@ describe("the chart's RBAC, with the operator running as its ServiceAccounts", (
       [account.controller, ["delete", "proxmoxvmsets.proxmox.terraform-manager.dev", "-n", ns], "no"],
       [account.worker, ["get", "proxmoxvmsets.proxmox.terraform-manager.dev", "-n", ns], "no"],
       [account.sidecar, ["watch", "proxmoxvmsets.proxmox.terraform-manager.dev", "-n", ns], "no"],
-      // spec.writeOutputsTo: the worker writes ConfigMaps and Secrets; nobody deletes them (their
-      // owner reference does); the controller and sidecar do not touch them.
+      // spec.writeOutputsTo: the worker writes ConfigMaps (Secrets only with rbac.outputSecrets,
+      // off here); nobody deletes them (their owner reference does); the others do not touch them.
       [account.worker, ["create", "configmaps", "-n", ns], "yes"],
       [account.worker, ["update", "configmaps", "-n", ns], "yes"],
       [account.worker, ["get", "configmaps", "-n", ns], "yes"],
       [account.worker, ["delete", "configmaps", "-n", ns], "no"],
-      [account.worker, ["create", "secrets", "-n", ns], "yes"],
-      [account.worker, ["update", "secrets", "-n", ns], "yes"],
-      [account.worker, ["delete", "secrets", "-n", ns], "no"],
+      [account.worker, ["create", "secrets", "-n", ns], "no"],
+      [account.worker, ["update", "secrets", "-n", ns], "no"],
       [account.worker, ["list", "secrets", "-n", ns], "no"],
       [account.controller, ["create", "configmaps", "-n", ns], "no"],
       [account.sidecar, ["create", "secrets", "-n", ns], "no"],

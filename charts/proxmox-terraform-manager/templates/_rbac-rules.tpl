@@ -9,8 +9,8 @@ What each role does with the API, verb by verb (checked against src/):
   (JSON patch), replace their status; create, patch (template changes) and delete the sets' VMs.
 - worker: gets the VM, removes the finalizer after destroy (JSON patch), replaces status, gets the
   connection, creates Events; writes spec.writeOutputsTo (src/vm/output-writer.ts): gets,
-  creates and updates ConfigMaps, creates and updates Secrets (reading one needs the Secret grant
-  below: with rbac.secretNames, list the output Secrets' names too).
+  creates and updates ConfigMaps; creates and updates Secrets only with rbac.outputSecrets
+  (reading one back needs the Secret grant below: with rbac.secretNames, list their names too).
 - sidecar: its own ProxmoxVM and ProxmoxConnection informers (list/watch: GET /api/v1/vms and
   /api/v1/connections); answers from the caches, never writes, never gets Secrets.
 Secrets (get only) and the leader Lease are granted separately (rbac-secrets.yaml, rbac-lease.yaml).
@@ -55,9 +55,11 @@ Secrets (get only) and the leader Lease are granted separately (rbac-secrets.yam
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["get", "create", "update"]
+{{- if .Values.rbac.outputSecrets }}
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["create", "update"]
+{{- end }}
 {{- end }}
 
 {{- define "ptm.rules.sidecar" -}}
