@@ -50,7 +50,7 @@ interface Container {
 interface PodSpec {
   securityContext: Record<string, unknown>;
   containers: Container[];
-  volumes: { name: string; configMap?: { name: string }; secret?: { secretName: string }; emptyDir?: object }[];
+  volumes: { name: string; configMap?: { name: string; defaultMode?: number }; secret?: { secretName: string }; emptyDir?: object }[];
 }
 type Workload = Manifest & {
   spec: {
@@ -189,7 +189,7 @@ describe("helm template with no values: the bundled Redis and PostgreSQL", () =>
     const sts = workload(objects, "StatefulSet", names.postgresql);
     const c = containerOf(sts);
     expect(c.volumeMounts.find((m) => m.mountPath === "/docker-entrypoint-initdb.d")?.name).toBe("init");
-    expect(sts.spec.template.spec.volumes.find((v) => v.name === "init")?.configMap?.name).toBe(`${names.postgresql}-init`);
+    expect(sts.spec.template.spec.volumes.find((v) => v.name === "init")?.configMap).toEqual({ name: `${names.postgresql}-init`, defaultMode: 0o555 });
     expect(envOf(c, "POSTGRES_PASSWORD")?.valueFrom?.secretKeyRef).toEqual({ name: names.postgresql, key: "password" });
     expect(envOf(c, "PTM_SIDECAR_DB_PASSWORD")?.valueFrom?.secretKeyRef).toEqual({ name: names.postgresql, key: "sidecar-password" });
     expect(envOf(c, "PTM_SIDECAR_DB_USER")?.value).toBe("ptm_sidecar");
