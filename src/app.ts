@@ -195,6 +195,7 @@ export class App {
         queue: runQueue,
         hasher,
         gate: new RunGate(connectionReconciler, cachedConnections),
+        plans: database.plans,
         logger: logger.child({ role: "controller" }),
         driftIntervalMs: env.PTM_DRIFT_INTERVAL,
       });

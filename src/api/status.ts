@@ -40,6 +40,9 @@ export const ProxmoxVMStatusSchema = z.object({
     .object({
       runId: z.string().describe("The run that made the plan; GET /api/v1/runs/{runId}/plan on the sidecar has the whole diff."),
       specHash: z.string(),
+      approveWith: z
+        .string()
+        .describe("The approve annotation's value that applies this plan: the spec hash, or the run id when that hash was approved already (a plan made again after a stale or discarded one)."),
       summary: z.string().describe('tofu\'s counts, e.g. "0 to add, 1 to change, 0 to destroy".'),
       changes: z
         .array(z.string().max(200))

@@ -1,7 +1,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { QueueEvents } from "bullmq";
 import type { Logger } from "pino";
-import { API_GROUP, API_VERSION, APPROVE_ANNOTATION, PROXMOX_CONNECTION, PROXMOX_VM } from "../api/group.js";
+import { API_GROUP, API_VERSION, APPROVE_ANNOTATION, DISCARD_ANNOTATION, PROXMOX_CONNECTION, PROXMOX_VM } from "../api/group.js";
 import type { CustomObjects } from "../kube/custom-objects.js";
 import { ResilientInformer } from "../kube/resilient-informer.js";
 import { keyOf, type ProxmoxConnectionObject, type ProxmoxVMObject } from "../kube/types.js";
@@ -140,6 +140,7 @@ export class Controller {
       vm.metadata.deletionTimestamp ?? null,
       vm.metadata.finalizers ?? [],
       vm.metadata.annotations?.[APPROVE_ANNOTATION] ?? null,
+      vm.metadata.annotations?.[DISCARD_ANNOTATION] ?? null,
     ]);
     if (kind === "update" && this.seen.get(key) === fingerprint) return;
     this.seen.set(key, fingerprint);

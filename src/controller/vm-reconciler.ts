@@ -18,6 +18,8 @@ import { CONNECTION_FAILURES, type RunGate } from "./run-gate.js";
 import type { WorkResult } from "./work-queue.js";
 import { describeSpecIssues } from "../vm/spec-issues.js";
 import type { StackHasher } from "../vm/stack-hasher.js";
+import type { PlanStore } from "../store/plan-store.js";
+import { discardPlan, discardRequested, isApproved } from "./plan-approval.js";
 import * as vmStatus from "../vm/status.js";
 import { appliedAtEarlierGeneration, isUpToDate } from "../vm/status.js";
 
@@ -28,6 +30,8 @@ export interface VmReconcilerDeps {
   connections: ConnectionResolver;
   queue: RunQueue;
   hasher: StackHasher;
+  /** Kept plans: a discarded one's file is dropped. */
+  plans?: PlanStore;
   logger: Logger;
   driftIntervalMs: number;
   /** How long to wait before looking again at a VM that waits on something else. */
@@ -121,8 +125,9 @@ export class VmReconciler {
       // (A failure of the connection itself is retried once a new check finds it Ready.)
       return;
     }
-    if (spec.approval === "Manual" && status.pendingApproval?.hash === hashed.hash && approvedHash(vm) !== hashed.hash) {
+    if (spec.approval === "Manual" && status.pendingApproval?.hash === hashed.hash && !isApproved(vm)) {
       // The plan for this spec waits for a person; the annotation (or a spec change) moves on.
+      if (discardRequested(vm)) return this.discard(vm);
       return;
     }
     const sinceFailure = status.lastRun?.result === "failed" && status.lastRun.finishedAt ? Date.now() - Date.parse(status.lastRun.finishedAt) : Infinity;
@@ -133,7 +138,7 @@ export class VmReconciler {
     if (gate.kind === "wait") return this.markWaiting(vm, gate.reason, gate.message, gate.requeueAfterMs);
     if (gate.kind === "closed") return this.markPreflightFailed(vm, gate.reason, gate.message);
 
-    await this.queueRun(vm, approvedHash(vm) === hashed.hash ? "approved" : status.vmId ? "update" : "create");
+    await this.queueRun(vm, approvedHash(vm) === hashed.hash || isApproved(vm) ? "approved" : status.vmId ? "update" : "create");
     return;
   }
 
@@ -205,6 +210,16 @@ export class VmReconciler {
     if ((await this.d.gate.check(vm, spec, connection)).kind !== "open") return { requeueAfterMs: jittered(this.d.waitRequeueMs ?? 30_000) };
     await this.queueRun(vm, "drift");
     return { requeueAfterMs: jittered(interval) };
+  }
+
+  /** A person discarded the pending plan (the discard annotation names its run): nothing is applied. */
+  private async discard(cached: ProxmoxVMObject): Promise<WorkResult> {
+    const vm = await this.d.vms.get(cached.metadata.namespace, cached.metadata.name);
+    const runId = discardRequested(vm);
+    if (!runId) return;
+    const discarded = await discardPlan(this.d.plans, vm, runId);
+    await this.writeStatus(vm, discarded.change);
+    await this.d.events.record(vm, "Normal", Reason.PlanDiscarded, discarded.message);
   }
 
   private async markSuspended(vm: ProxmoxVMObject): Promise<WorkResult> {

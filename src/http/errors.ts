@@ -15,6 +15,7 @@ export class HttpError extends Error {
 
 export const badRequest = (message: string) => new HttpError(400, "BadRequest", message);
 export const notFound = (message: string) => new HttpError(404, "NotFound", message);
+export const conflict = (message: string) => new HttpError(409, "Conflict", message);
 
 /** The body of every error answer: `{ "error": { "code": "...", "message": "..." } }`. */
 export function errorBody(code: string, message: string) {

@@ -11,7 +11,8 @@ import { InvalidCursorError, type Run, type RunEvent, type RunPage } from "../st
 import type { RunDiff } from "../store/plan-store.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { toConnectionView } from "./connection-view.js";
-import { badRequest, errorBody, errorHandler, notFound, notFoundHandler } from "./errors.js";
+import { badRequest, conflict, errorBody, errorHandler, notFound, notFoundHandler } from "./errors.js";
+import { APPROVE_ANNOTATION, DISCARD_ANNOTATION } from "../api/group.js";
 import type { ReadinessReport } from "./health.js";
 import { matchesLabels } from "./label-selector.js";
 import { openApiDocument } from "./openapi.js";
@@ -64,6 +65,8 @@ export interface HttpAppDeps {
   /** Connections and their health; without it GET /api/v1/connections answers 503. */
   connections?: ConnectionSource;
   runs: RunSource;
+  /** Writes the approve / discard annotation (admin endpoints); without it they answer 403. */
+  annotate?: (vm: ProxmoxVMObject, annotations: Record<string, string>) => Promise<void>;
   /** Runs' diffs; without it GET /runs/{id}/plan answers with both diffs null. */
   diffs?: RunDiffSource;
   events: EventBackend;
@@ -112,6 +115,8 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
   const perAddress = new SlotCounter(deps.sse.maxClientsPerAddress ?? Number.POSITIVE_INFINITY);
   const read = requireRead(auth);
   const api = express.Router();
+  // The approve and discard bodies ({ runId }) are tiny; nothing else reads a body.
+  const smallJson = express.json({ limit: "1kb" });
 
   api.get("/openapi.json", (_req, res) => {
     res.json(openApiDocument(deps.version));
@@ -155,6 +160,24 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
     const queued = await deps.enqueue({ namespace: vm.metadata.namespace, name: vm.metadata.name, uid: vm.metadata.uid, reason: "manual" });
     logger.info({ vm: `${vm.metadata.namespace}/${vm.metadata.name}`, queued }, "reconcile requested through the sidecar");
     res.status(202).json({ queued, message: queued ? "a run is queued" : "a run is already queued or running" });
+  });
+
+  api.post("/namespaces/:namespace/vms/:name/approve", requireAdmin(auth), smallJson, async (req, res) => {
+    const vm = findVm(deps.vms, param(req.params.namespace), param(req.params.name));
+    const pending = pendingOf(vm, req.body);
+    const value = vm.status?.pendingPlan?.approveWith ?? vm.status!.pendingApproval!.hash;
+    await annotateVm(deps, vm, { [APPROVE_ANNOTATION]: value });
+    logger.info({ vm: `${vm.metadata.namespace}/${vm.metadata.name}`, runId: pending }, "plan approved through the sidecar");
+    res.status(202).json({ approved: true, runId: pending, message: `plan ${pending} approved (${APPROVE_ANNOTATION}=${value}); a run applies it` });
+  });
+
+  api.post("/namespaces/:namespace/vms/:name/discard", requireAdmin(auth), smallJson, async (req, res) => {
+    const vm = findVm(deps.vms, param(req.params.namespace), param(req.params.name));
+    const pending = pendingOf(vm, req.body);
+    if (!vm.status?.pendingPlan) throw conflict(`plan ${pending} was not kept, so there is nothing to discard; change the spec instead`);
+    await annotateVm(deps, vm, { [DISCARD_ANNOTATION]: pending });
+    logger.info({ vm: `${vm.metadata.namespace}/${vm.metadata.name}`, runId: pending }, "plan discarded through the sidecar");
+    res.status(202).json({ discarded: true, runId: pending, message: `plan ${pending} discarded; nothing is applied` });
   });
 
   api.get("/runs", read, async (req, res) => {
@@ -280,6 +303,23 @@ async function findRun(runs: RunSource, id: string): Promise<Run> {
   const run = isUuid(id) ? await runs.get(id.toLowerCase()) : undefined;
   if (!run) throw notFound(`no run ${id}`);
   return run;
+}
+
+/** The field manager the sidecar writes annotations as: managedFields, Events and run records name it. */
+export const SIDECAR_APPROVER = "ptm-sidecar-admin-token";
+
+/** The run id of the VM's pending plan; 409 when none waits or the body names another run. */
+function pendingOf(vm: ProxmoxVMObject, body: unknown): string {
+  const pending = vm.status?.pendingApproval?.runId;
+  if (!pending) throw conflict(`no plan of ProxmoxVM ${vm.metadata.namespace}/${vm.metadata.name} waits for approval`);
+  const asked = (body as { runId?: unknown } | undefined)?.runId;
+  if (asked !== undefined && asked !== pending) throw conflict(`run ${String(asked)} is not the pending plan; the pending plan is run ${pending}`);
+  return pending;
+}
+
+async function annotateVm(deps: HttpAppDeps, vm: ProxmoxVMObject, annotations: Record<string, string>): Promise<void> {
+  if (!deps.annotate) throw new Error("this sidecar cannot write to the Kubernetes API");
+  await deps.annotate(vm, annotations);
 }
 
 function param(value: string | string[] | undefined): string {

@@ -222,6 +222,62 @@ export function openApiDocument(version: string): Record<string, unknown> {
           },
         },
       },
+      "/api/v1/namespaces/{namespace}/vms/{name}/approve": {
+        post: {
+          summary: "Approve the VM's pending plan: the approved run applies exactly that saved plan (a stale one is planned again and waits). Writes the approve annotation as field manager ptm-sidecar-admin-token. Needs the admin token.",
+          security: [{ bearer: [] }],
+          parameters: [
+            { name: "namespace", in: "path", required: true, schema: { type: "string" } },
+            { name: "name", in: "path", required: true, schema: { type: "string" } },
+          ],
+          requestBody: {
+            required: false,
+            content: json({ type: "object", properties: { runId: { type: "string", format: "uuid", description: "The plan's run; refused (409) unless it is the pending plan." } } }),
+          },
+          responses: {
+            "202": {
+              description: "The annotation is written; the operator acts on it.",
+              content: json({
+                type: "object",
+                required: ["approved", "runId", "message"],
+                properties: { approved: { type: "boolean" }, runId: { type: "string", format: "uuid" }, message: { type: "string" } },
+              }),
+            },
+            "401": unauthorized,
+            "403": unauthorized,
+            "404": error,
+            "409": error,
+          },
+        },
+      },
+      "/api/v1/namespaces/{namespace}/vms/{name}/discard": {
+        post: {
+          summary: "Discard the VM's pending plan: nothing is applied; the VM waits for a spec change or a new approval. Writes the discard annotation. Needs the admin token.",
+          security: [{ bearer: [] }],
+          parameters: [
+            { name: "namespace", in: "path", required: true, schema: { type: "string" } },
+            { name: "name", in: "path", required: true, schema: { type: "string" } },
+          ],
+          requestBody: {
+            required: false,
+            content: json({ type: "object", properties: { runId: { type: "string", format: "uuid", description: "The plan's run; refused (409) unless it is the pending plan." } } }),
+          },
+          responses: {
+            "202": {
+              description: "The annotation is written; the operator acts on it.",
+              content: json({
+                type: "object",
+                required: ["discarded", "runId", "message"],
+                properties: { discarded: { type: "boolean" }, runId: { type: "string", format: "uuid" }, message: { type: "string" } },
+              }),
+            },
+            "401": unauthorized,
+            "403": unauthorized,
+            "404": error,
+            "409": error,
+          },
+        },
+      },
       "/api/v1/runs": {
         get: {
           summary: "Terraform runs, newest first, in pages.",

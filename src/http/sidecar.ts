@@ -14,7 +14,7 @@ import type { ProxmoxConnectionObject, ProxmoxVMObject } from "../kube/types.js"
 import type { Database } from "../store/database.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { checkReadiness } from "./health.js";
-import { createHttpApp, type HttpApp } from "./http-app.js";
+import { createHttpApp, SIDECAR_APPROVER, type HttpApp } from "./http-app.js";
 import { createLimitedServer } from "./server-limits.js";
 
 export interface SidecarOptions {
@@ -94,6 +94,9 @@ export class Sidecar {
       connections: { list: (ns) => this.connectionInformer.list(ns), synced: () => this.connectionsSynced },
       runs: this.o.database.runs,
       diffs: this.o.database.plans,
+      annotate: async (vm, annotations) => {
+        await this.o.vms.annotate(vm.metadata.namespace, vm.metadata.name, annotations, SIDECAR_APPROVER);
+      },
       events: this.hub,
       enqueue: this.o.enqueue,
       readiness: () =>

@@ -25,7 +25,7 @@ export async function recordDesired(plans: PlanStore, runId: string, uid: string
 }
 
 /** status.pendingPlan for a plan that waits. */
-export function pendingPlanStatus(runId: string, specHash: string, counts: PlanCounts, planned: PlannedChange | undefined) {
+export function pendingPlanStatus(runId: string, specHash: string, approveWith: string, counts: PlanCounts, planned: PlannedChange | undefined) {
   const changes = (planned?.resources ?? []).flatMap((r) => {
     const lines = changeLines(r.changes, 10);
     return r.replace ? [`${r.address} is REPLACED (forced by ${(r.replacedBy ?? []).join(", ") || "tofu"})`, ...lines] : lines;
@@ -33,6 +33,7 @@ export function pendingPlanStatus(runId: string, specHash: string, counts: PlanC
   return {
     runId,
     specHash,
+    approveWith,
     summary: `${counts.add} to add, ${counts.change} to change, ${counts.remove} to destroy`,
     changes: changes.slice(0, 10).map((l) => (l.length > 200 ? `${l.slice(0, 197)}...` : l)),
   };

@@ -298,8 +298,11 @@ export class VmRun {
     }
     const finished = await record.finish({ status: "succeeded", ...planCounts(plan) }, `plan waits for approval (spec.approval: Manual)${kept ? "; approving applies exactly this plan" : ""}`);
     if (plan.planFile) await tofu.discardPlan(plan.planFile);
-    const message = `plan ${finished.id} waits for approval (${summary(plan.changes)}): kubectl annotate pvm ${vm.metadata.name} ${APPROVE_ANNOTATION}=${hash} --overwrite`;
-    const pendingPlan = pendingPlanStatus(finished.id, hash, plan.changes, planned);
+    // The annotation approves the spec hash; once that hash was approved (this plan replaces a
+    // stale or discarded one), only this plan's run id approves it: nothing unreviewed is applied.
+    const approveWith = kept && vm.metadata.annotations?.[APPROVE_ANNOTATION] === hash ? finished.id : hash;
+    const message = `plan ${finished.id} waits for approval (${summary(plan.changes)}): kubectl annotate pvm ${vm.metadata.name} ${APPROVE_ANNOTATION}=${approveWith} --overwrite`;
+    const pendingPlan = pendingPlanStatus(finished.id, hash, approveWith, plan.changes, planned);
     const waiting = vmStatus.awaitingApproval(vm.metadata.generation, finished, hash, plan.changes, message);
     await this.writeStatus(ctx, (s) => ({ ...waiting(s), pendingPlan }));
     await this.d.events.record(vm, "Normal", Reason.AwaitingApproval, message);
@@ -328,9 +331,19 @@ export class VmRun {
   private async applyApprovedPlan(target: Target, record: RunRecord, tofu: TofuSession, hash: string): Promise<RunResult | undefined> {
     const { ctx, vmId, proxmox } = target;
     const plans = this.d.plans;
-    const saved = await plans?.pending(ctx.vm.metadata.uid);
-    if (!plans || !saved || saved.specHash !== hash) return undefined;
+    if (!plans || !tofu.plansEncrypted) return undefined;
+    const saved = await plans.pending(ctx.vm.metadata.uid);
+    const approval = ctx.vm.metadata.annotations?.[APPROVE_ANNOTATION];
+    const shown = ctx.vm.status?.pendingPlan;
     const approver = annotationManager(ctx.vm, APPROVE_ANNOTATION) ?? "unknown";
+    if (!saved || saved.specHash !== hash || (shown && (shown.runId !== saved.runId || approval !== shown.approveWith))) {
+      // Approved, but not a plan anyone saw (it was discarded, or the spec moved on): show one first.
+      record.append({ level: "info", type: "run", message: "no kept plan matches the approval: planning again for a new approval; nothing is applied" });
+      const plan = await this.plan(ctx, tofu, record);
+      const planned = await this.recordPlanned(record, tofu, plan);
+      if (!plan.hasChanges) return this.finish(ctx, record, tofu, hash, vmId, undefined);
+      return this.awaitApproval(target, record, tofu, plan, hash, planned);
+    }
     const node = ctx.vm.status?.node ?? ctx.spec.nodeName;
     const planAgain = async (why: string): Promise<RunResult> => {
       await plans.decide(saved.runId, "stale", approver);

@@ -44,6 +44,14 @@ export class CustomObjects<T extends KubernetesObject> {
     })) as T;
   }
 
+  /** Sets annotations (merge patch) as `fieldManager`, so managedFields say who wrote them. */
+  async annotate(namespace: string, name: string, annotations: Record<string, string>, fieldManager: string): Promise<T> {
+    return (await this.api.patchNamespacedCustomObject(
+      { ...this.ref(namespace, name), body: { metadata: { annotations } }, fieldManager },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    )) as T;
+  }
+
   async jsonPatch(namespace: string, name: string, operations: object[]): Promise<T> {
     return (await this.api.patchNamespacedCustomObject(
       { ...this.ref(namespace, name), body: operations, fieldManager: FIELD_MANAGER },

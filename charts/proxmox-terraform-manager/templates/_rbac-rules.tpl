@@ -66,6 +66,10 @@ Secrets (get only) and the leader Lease are granted separately (rbac-secrets.yam
 - apiGroups: ["proxmox.terraform-manager.dev"]
   resources: ["proxmoxvms", "proxmoxconnections"]
   verbs: ["list", "watch"]
+# The admin endpoints approve and discard plans by annotating the VM (merge patch, no other field).
+- apiGroups: ["proxmox.terraform-manager.dev"]
+  resources: ["proxmoxvms"]
+  verbs: ["patch"]
 {{- end }}
 
 {{/* Secret reads: get only (the operator never lists or watches Secrets), optionally by name. */}}

@@ -1,0 +1,122 @@
+import { describe, expect, it } from "vitest";
+import type { ProxmoxVMObject } from "../../src/kube/types.js";
+import { kubectl } from "../support/kube.js";
+import { proxmoxVm } from "../support/manifests.js";
+import { useOperatorHarness } from "../support/suite-hooks.js";
+import { waitFor } from "../support/wait.js";
+
+const ADMIN = "plan-approval-admin-token-0123456789";
+const APPROVE = "proxmox.terraform-manager.dev/approve";
+
+interface PlanBody {
+  runId: string;
+  desired: { changes: { path: string; action: string; before: unknown; after: unknown }[] } | null;
+  planned: { resources: { address: string; actions: string[]; replace: boolean; changes: { path: string; before: unknown; after: unknown }[] }[] } | null;
+  planRunId: string | null;
+}
+
+const manual = (memory: number) => proxmoxVm("reviewed", { approval: "Manual", memory: { dedicated: memory } });
+
+// One VM through its plans in order: each step continues from the one before.
+describe.sequential("plans people can read, approvals that apply exactly what was read", () => {
+  const h = useOperatorHarness({ sidecar: true, env: { PTM_SIDECAR_ADMIN_TOKEN: ADMIN } });
+
+  const plan = async (runId: string): Promise<PlanBody> => {
+    const res = await fetch(`${h.sidecarUrl}/api/v1/runs/${runId}/plan`);
+    expect(res.status).toBe(200);
+    return (await res.json()) as PlanBody;
+  };
+  const post = (what: "approve" | "discard", body: object = {}) =>
+    fetch(`${h.sidecarUrl}/api/v1/namespaces/${h.namespace}/vms/reviewed/${what}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  const pendingOtherThan = (runId: string | undefined) => (v: ProxmoxVMObject | undefined) => v?.status?.pendingPlan !== undefined && v.status.pendingPlan.runId !== runId;
+  /** Command lines (type "command") of a run's log. */
+  const commands = async (runId: string) => {
+    const res = await fetch(`${h.sidecarUrl}/api/v1/runs/${runId}/events?limit=1000`);
+    const { items } = (await res.json()) as { items: { type: string; message: string }[] };
+    return items.filter((e) => e.type === "command").map((e) => e.message);
+  };
+  const memoryOnProxmox = () => Number(h.simVms()[0]!.conf.memory);
+
+  it("approving through the sidecar applies the saved plan of the create", async () => {
+    await h.apply(manual(2048));
+    const waiting = await h.waitForVm("reviewed", pendingOtherThan(undefined));
+    const pending = waiting!.status!.pendingPlan!;
+    expect(pending.summary).toBe("1 to add, 0 to change, 0 to destroy");
+    expect(pending.changes).toContain("memory.dedicated: (none) → 2048");
+    const created = await plan(pending.runId);
+    expect(created.planned!.resources[0]).toMatchObject({ address: "proxmox_virtual_environment_vm.vm", actions: ["create"], replace: false });
+    expect(h.simVms()).toHaveLength(0);
+
+    expect((await post("approve", { runId: "00000000-0000-4000-8000-000000000000" })).status).toBe(409);
+    const approved = await post("approve", { runId: pending.runId });
+    expect(approved.status).toBe(202);
+    expect(await approved.json()).toMatchObject({ approved: true, runId: pending.runId });
+    const ready = await h.waitForReady("reviewed", 1);
+    expect(ready!.status!.pendingPlan).toBeUndefined();
+    expect(memoryOnProxmox()).toBe(2048);
+    const applyRun = ready!.status!.lastRun!.id;
+    expect((await plan(applyRun)).planRunId).toBe(pending.runId);
+    const applyCommands = await commands(applyRun);
+    expect(applyCommands.some((c) => / apply .*\.tfplan$/.test(c))).toBe(true);
+    expect(applyCommands.some((c) => / plan /.test(c))).toBe(false);
+  });
+
+  it("shows memory.dedicated 2048 → 3072 in both diffs and applies that plan once approved", async () => {
+    await h.apply(manual(3072));
+    const waiting = await h.waitForVm("reviewed", (v) => pendingOtherThan(undefined)(v) && v!.metadata.generation === 2);
+    const pending = waiting!.status!.pendingPlan!;
+    expect(pending.changes).toContain("memory.dedicated: 2048 → 3072");
+    const diff = await plan(pending.runId);
+    expect(diff.desired!.changes).toEqual([{ path: "memory.dedicated", action: "change", before: 2048, after: 3072 }]);
+    const [vm] = diff.planned!.resources;
+    expect(vm).toMatchObject({ actions: ["update"], replace: false });
+    expect(vm!.changes).toContainEqual({ path: "memory.dedicated", action: "change", before: 2048, after: 3072 });
+
+    await kubectl(["annotate", "--overwrite", "-n", h.namespace, "pvm", "reviewed", `${APPROVE}=${pending.approveWith}`]);
+    const ready = await h.waitForReady("reviewed", 2);
+    expect(memoryOnProxmox()).toBe(3072);
+    const applyRun = ready!.status!.lastRun!.id;
+    expect((await plan(applyRun)).planRunId).toBe(pending.runId);
+    expect((await commands(applyRun)).some((c) => / plan /.test(c))).toBe(false);
+  });
+
+  it("refuses a plan Proxmox moved away from, plans again and waits for a new approval", async () => {
+    await h.apply(manual(4096));
+    const waiting = await h.waitForVm("reviewed", (v) => pendingOtherThan(undefined)(v) && v!.metadata.generation === 3);
+    const stale = waiting!.status!.pendingPlan!;
+    h.simVms()[0]!.conf.cores = "3"; // someone changed the VM in the Proxmox UI
+
+    await kubectl(["annotate", "--overwrite", "-n", h.namespace, "pvm", "reviewed", `${APPROVE}=${stale.approveWith}`]);
+    const again = await h.waitForVm("reviewed", pendingOtherThan(stale.runId));
+    const fresh = again!.status!.pendingPlan!;
+    // The hash was approved already: only the new plan's run id approves the new plan.
+    expect(fresh.approveWith).toBe(fresh.runId);
+    expect(memoryOnProxmox()).toBe(3072);
+    const events = await kubectl(["get", "events", "-n", h.namespace, "--field-selector", "reason=PlanStale", "-o", "jsonpath={.items[*].message}"]);
+    expect(events).toContain(`plan ${stale.runId}`);
+    await waitFor("the stale approval's run to leave the queue", async () => (await h.runJobState("reviewed")) === undefined);
+    expect(memoryOnProxmox()).toBe(3072);
+
+    await kubectl(["annotate", "--overwrite", "-n", h.namespace, "pvm", "reviewed", `${APPROVE}=${fresh.approveWith}`]);
+    await h.waitForVm("reviewed", (v) => v?.status?.pendingPlan === undefined && v?.status?.lastRun?.result === "succeeded" && Number(h.simVms()[0]!.conf.memory) === 4096);
+  });
+
+  it("a discarded plan is not applied", async () => {
+    await h.apply(manual(5120));
+    const waiting = await h.waitForVm("reviewed", (v) => pendingOtherThan(undefined)(v) && v!.metadata.generation === 4);
+    const pending = waiting!.status!.pendingPlan!;
+    const discarded = await post("discard", { runId: pending.runId });
+    expect(discarded.status).toBe(202);
+    const after = await h.waitForVm("reviewed", (v) => v?.status?.pendingPlan === undefined);
+    const reconciling = after!.status!.conditions!.find((c) => c.type === "Reconciling");
+    expect(reconciling).toMatchObject({ reason: "PlanDiscarded" });
+    expect(reconciling!.message).toContain("ptm-sidecar-admin-token");
+    await waitFor("no run queued after the discard", async () => (await h.runJobState("reviewed")) === undefined);
+    expect(memoryOnProxmox()).toBe(4096);
+    expect((await post("discard")).status).toBe(409);
+  });
+});
