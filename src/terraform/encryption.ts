@@ -63,11 +63,14 @@ export function encryptionConfig(passphrase: string): string {
 /**
  * The key provider program, inline so that nothing has to be installed next to tofu: reads
  * (and ignores) tofu's metadata, prints the protocol header and the key file ($1, base64) as
- * both encryption and decryption key. No "${" in it (HCL would evaluate it).
+ * both encryption and decryption key. No "${" in it (HCL would evaluate it). tofu runs it about
+ * four times per command (each encryption target), so it forks nothing.
  */
 export const KEY_PROVIDER_SCRIPT = [
-  "cat >/dev/null",
-  'key=$(cat -- "$1") || exit 1',
+  // Builtins only (read, test, printf): one process per key, no cat.
+  "read -r meta || :",
+  'read -r key < "$1" || [ -n "$key" ] || exit 1',
+  '[ -n "$key" ] || exit 1',
   `printf '%s\\n%s\\n' '{"magic":"OpenTofu-External-Key-Provider","version":1}' "{\\"keys\\":{\\"encryption_key\\":\\"$key\\",\\"decryption_key\\":\\"$key\\"},\\"meta\\":{\\"external_data\\":{}}}"`,
 ].join("; ");
 
