@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { API_GROUP_VERSION } from "../../src/api/group.js";
+import { proxmoxVm } from "../support/manifests.js";
 import type { ProxmoxVMObject } from "../../src/kube/types.js";
 import { DEFAULT_SEED } from "../../src/simulator/seed.js";
 import { useOperatorHarness } from "../support/suite-hooks.js";
@@ -166,6 +167,23 @@ describe.sequential("ProxmoxVMSet", () => {
     expect(await layout()).toEqual([0, 1].map(row));
     await h.apply(setManifest(2, 1536));
     await waitForSet("back to settled", settled(2));
+  });
+
+  it("leaves a ProxmoxVM of the wanted name that it does not own alone, and says so", async () => {
+    // suspend: the VM controller leaves it alone too, so nothing runs for it.
+    await h.apply(proxmoxVm("taken-0", { suspend: true }));
+    await h.apply({ ...setManifest(1), metadata: { name: "taken" } });
+    const set = await waitFor("the set taken to report NameTaken", async () => {
+      const got = JSON.parse(await h.kubectl(["get", "-n", h.namespace, "proxmoxvmset", "taken", "-o", "json"])) as VmSet;
+      return got.status?.conditions?.find((c) => c.type === "Ready" && c.reason === "NameTaken") ? got : undefined;
+    });
+    expect(set.status?.conditions?.find((c) => c.type === "Ready")?.message).toMatch(/ProxmoxVM taken-0 exists and does not belong to this set/);
+    const vm = await h.getVm("taken-0");
+    expect(vm?.metadata.ownerReferences).toBeUndefined();
+    expect(vm?.metadata.labels?.["proxmox.terraform-manager.dev/vm-set"]).toBeUndefined();
+    await h.kubectl(["delete", "-n", h.namespace, "proxmoxvmset", "taken", "--timeout=60s"]);
+    expect(await h.getVm("taken-0")).toBeDefined();
+    await h.kubectl(["delete", "-n", h.namespace, "pvm", "taken-0", "--timeout=60s"]);
   });
 
   it("deletes its VMs when the set is deleted (no garbage collector needed)", async () => {
