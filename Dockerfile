@@ -101,7 +101,8 @@ RUN apt-get update \
     && groupadd --gid 65532 nonroot \
     && useradd --uid 65532 --gid 65532 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin nonroot \
     && mkdir -p /var/lib/ptm/work \
-    && chown 65532:65532 /var/lib/ptm/work
+    && chown 65532:65532 /var/lib/ptm/work \
+    && ln -s /app/bin/kubectl-ptm /usr/local/bin/kubectl-ptm
 
 COPY --from=tools /src/out/bin/tofu /usr/local/bin/tofu
 COPY --from=tools /src/out/providers /opt/ptm/providers
@@ -120,6 +121,8 @@ EOF
 
 WORKDIR /app
 COPY package.json ./
+# The `kubectl ptm` plugin (docs/cli.md), on the PATH through the link made above; it runs dist/.
+COPY bin bin
 COPY --from=prod-deps /app/node_modules node_modules
 COPY --from=build /app/dist dist
 

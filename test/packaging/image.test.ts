@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { once } from "node:events";
+import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import os from "node:os";
 import path from "node:path";
@@ -285,6 +286,11 @@ function replayStages(stagesDir: string): { runtime: ReplayedImage; simulator: R
             // the stage prepares for its user are made here as it makes them.
             for (const m of script.matchAll(/mkdir -p ((?:\/\S+\s*)+)/g)) for (const dir of m[1]!.trim().split(/\s+/)) mkdirSync(inStage(dir), { recursive: true });
             for (const m of script.matchAll(/chown (\d+):(\d+) (\/\S+)/g)) if (process.getuid?.() === 0) chownSync(inStage(m[3]!), Number(m[1]), Number(m[2]));
+            // Links onto the PATH (kubectl-ptm), pointing into this root.
+            for (const m of script.matchAll(/ln -s (\/\S+) (\/\S+)/g)) {
+              mkdirSync(path.dirname(inStage(m[2]!)), { recursive: true });
+              symlinkSync(inStage(m[1]!), inStage(m[2]!));
+            }
             break;
           }
           const runEnv: Record<string, string | undefined> = { ...process.env, ...env, npm_config_prefer_offline: "true", npm_config_update_notifier: "false" };
@@ -573,6 +579,13 @@ describe("the runtime layout, replayed from the Dockerfile and run as the image 
     expect(await (await fetch(`${sidecarUrl}/api/v1/vms`)).text()).toContain(name);
     expect(await (await fetch(`${sidecarUrl}/metrics`)).text()).toMatch(/^ptm_build_info\{/m);
     expect((await fetch(`${metricsUrl}/healthz`)).status).toBe(200);
+
+    // The kubectl plugin on the image's PATH runs from dist/ (the image has no tsx) as the image's user.
+    const plugin = startInImage(image, [path.join(image.root, "usr/local/bin/kubectl-ptm"), "get", name, "-n", namespace, "-o", "json", "--server", sidecarUrl], {});
+    const pluginOut = new Output(plugin);
+    const [pluginCode] = (await once(plugin, "close")) as [number | null];
+    expect(pluginOut.text ? JSON.parse(pluginOut.text) : undefined, pluginOut.text).toMatchObject({ namespace, name, vmId, connection: { name: "pve", ready: "True" } });
+    expect(pluginCode).toBe(0);
 
     await kubectl(["delete", "-n", namespace, "pvm", name, "--wait=false"]);
     await waitForVm(namespace, name, (vm) => vm === undefined);

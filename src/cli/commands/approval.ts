@@ -54,9 +54,14 @@ async function approveByAnnotation(ctx: CommandContext, namespace: string, name:
   return { approved: true, runId: pending.runId, message: `approved the plan of run ${pending.runId} (annotation ${APPROVE_ANNOTATION}=${pending.hash}); the operator applies it next` };
 }
 
+/**
+ * The pending plan and the annotation value that approves it: status.pendingPlan.approveWith (the
+ * spec hash, or the run id when that hash was approved before), else the spec hash.
+ */
 function pendingOf(vm: ProxmoxVMObject): { runId: string; hash: string } | undefined {
-  const status = vm.status as (ProxmoxVMObject["status"] & { pendingPlan?: { runId: string; specHash: string } }) | undefined;
+  const status = vm.status as (ProxmoxVMObject["status"] & { pendingPlan?: { runId: string; specHash: string; approveWith?: string } }) | undefined;
+  const plan = status?.pendingPlan;
+  if (plan) return { runId: plan.runId, hash: plan.approveWith ?? status?.pendingApproval?.hash ?? plan.specHash };
   if (status?.pendingApproval) return { runId: status.pendingApproval.runId, hash: status.pendingApproval.hash };
-  if (status?.pendingPlan) return { runId: status.pendingPlan.runId, hash: status.pendingPlan.specHash };
   return undefined;
 }
