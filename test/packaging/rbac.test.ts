@@ -49,6 +49,7 @@ describe("the chart's RBAC, with the operator running as its ServiceAccounts", (
   let objects: Manifest[] = [];
   let account: { controller: string; worker: string; sidecar: string };
   let leaderElection: Record<string, string>;
+  let stateKey: Record<string, string>;
   let controllerIdentity: string;
 
   /** kubectl auth can-i's answer ("yes"/"no"); it exits 1 for "no", so read stdout either way. */
@@ -93,7 +94,9 @@ describe("the chart's RBAC, with the operator running as its ServiceAccounts", (
       env: leaderElection,
     });
     controllerIdentity = controller.identity;
-    await h.startApp(["worker"], { identity: tokenKubeConfig(await token(account.worker)) });
+    // The state key Secret the chart lets the workers keep (rbac-state-key.yaml).
+    stateKey = { PTM_STATE_KEY_SECRET: config.data.PTM_STATE_KEY_SECRET!, PTM_STATE_KEY_NAMESPACE: config.data.PTM_STATE_KEY_NAMESPACE! };
+    await h.startApp(["worker"], { identity: tokenKubeConfig(await token(account.worker)), env: stateKey });
     await h.startApp(["sidecar"], {
       identity: tokenKubeConfig(await token(account.sidecar)),
       env: { PTM_SIDECAR_PORT: "0", PTM_SIDECAR_HOST: "127.0.0.1" },
@@ -118,6 +121,11 @@ describe("the chart's RBAC, with the operator running as its ServiceAccounts", (
       return cm ? (JSON.parse(cm) as { data: Record<string, string> }).data : undefined;
     });
     expect(outputs.vm_id).toBe(String(ready?.status?.vmId));
+
+    // The worker created the state key Secret where the chart let it, as its own account.
+    expect(stateKey.PTM_STATE_KEY_NAMESPACE).toBe(releaseNamespace);
+    const key = JSON.parse(await kubectl(["get", "secret", stateKey.PTM_STATE_KEY_SECRET!, "-n", releaseNamespace, "-o", "json"])) as { data: Record<string, string> };
+    expect(Buffer.from(Buffer.from(key.data.key!, "base64").toString(), "base64")).toHaveLength(32);
 
     // The controller holds its Lease where the chart let it.
     expect(leaderElection).toMatchObject({ PTM_LEADER_ELECTION: "true", PTM_LEASE_NAMESPACE: releaseNamespace });
@@ -166,6 +174,13 @@ describe("the chart's RBAC, with the operator running as its ServiceAccounts", (
       [account.controller, ["watch", "secrets", "-n", ns], "no"],
       [account.worker, ["get", "secrets/pve-token", "-n", "default"], "no"],
       [account.sidecar, ["get", "secrets/pve-token", "-n", ns], "no"],
+      // The state key: the workers read it by name and create it, in the release namespace only.
+      [account.worker, ["get", `secrets/${stateKey.PTM_STATE_KEY_SECRET}`, "-n", releaseNamespace], "yes"],
+      [account.worker, ["create", "secrets", "-n", releaseNamespace], "yes"],
+      [account.worker, ["get", "secrets/another", "-n", releaseNamespace], "no"],
+      [account.worker, ["update", `secrets/${stateKey.PTM_STATE_KEY_SECRET}`, "-n", releaseNamespace], "no"],
+      [account.controller, ["get", `secrets/${stateKey.PTM_STATE_KEY_SECRET}`, "-n", releaseNamespace], "no"],
+      [account.sidecar, ["get", `secrets/${stateKey.PTM_STATE_KEY_SECRET}`, "-n", releaseNamespace], "no"],
       // The custom resources: the controller reconciles (and creates and deletes the VMs of
       // ProxmoxVMSets), the worker reads and finishes deletions, the sidecar only reads.
       [account.controller, ["watch", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "yes"],
