@@ -118,7 +118,15 @@ export function proxmoxVMSetCrd(): object {
   const subresources = { status: {}, scale: { specReplicasPath: ".spec.replicas", statusReplicasPath: ".status.replicas", labelSelectorPath: ".status.selector" } };
   return crd(
     PROXMOX_VM_SET,
-    openApiSchema(ProxmoxVMSetSpecSchema, ProxmoxVMSetStatusSchema, true),
+    openApiSchema(ProxmoxVMSetSpecSchema, ProxmoxVMSetStatusSchema, true, [
+      {
+        // With the default pattern, the highest ordinal's name must still be a ProxmoxVM name (a
+        // general rule with replace() is over the API server's CEL cost budget; other patterns
+        // that make too long a name are reported by the set's Ready condition).
+        rule: "self.spec.namePattern != '{set}-{ordinal}' || size(self.metadata.name) + 1 + size(string(self.spec.replicas)) <= 63",
+        message: "the set's name is too long: <name>-<ordinal> must fit in 63 characters",
+      },
+    ]),
     [
       { name: "Desired", type: "integer", jsonPath: ".spec.replicas" },
       { name: "Current", type: "integer", jsonPath: ".status.replicas" },

@@ -155,6 +155,9 @@ export class VmSetReconciler {
       await this.d.events.record(set, "Normal", "VmCreated", `created ProxmoxVM ${vm.name} on ${String(vm.spec.nodeName)}`);
       return undefined;
     } catch (error) {
+      // 422: the API server refused the VM as the set makes it (e.g. a name over 63 characters
+      // from namePattern): retrying cannot help until the set changes.
+      if (statusCodeOf(error) === 422) return `ProxmoxVM ${vm.name} was refused: ${apiMessage(error)}`;
       if (!isConflict(error)) throw error;
       const existing = await this.d.vms.get(namespace, vm.name).catch(() => undefined);
       if (existing && owningSet(existing) === set.metadata.name && existing.metadata.ownerReferences?.some((r) => r.uid === set.metadata.uid)) return undefined;
@@ -233,6 +236,7 @@ function summarize(vms: ProxmoxVMObject[], hashes: Map<string, string> | undefin
 function problemReason(problems: string[]): string {
   if (problems.some((p) => p.includes("ipv4Pool"))) return "PoolExhausted";
   if (problems.some((p) => p.includes("not changed to the current template"))) return "UpdateRefused";
+  if (problems.some((p) => p.includes("was refused:"))) return "CreateRefused";
   return "NameTaken";
 }
 

@@ -186,6 +186,19 @@ describe.sequential("ProxmoxVMSet", () => {
     await h.kubectl(["delete", "-n", h.namespace, "pvm", "taken-0", "--timeout=60s"]);
   });
 
+  it("refuses a set whose VM names would be too long: at admission for the default pattern, on Ready for another", async () => {
+    await expect(h.apply({ ...setManifest(1), metadata: { name: "a".repeat(62) } })).rejects.toThrow(/must fit in 63 characters/);
+    const pattern = `{set}-${"a".repeat(47)}-{ordinal}`;
+    const long = { ...setManifest(1), metadata: { name: "twenty-characters-ab" } };
+    await h.apply({ ...long, spec: { ...long.spec, namePattern: pattern } });
+    const refused = await waitFor("Ready False with CreateRefused", async () => {
+      const got = JSON.parse(await h.kubectl(["get", "-n", h.namespace, "proxmoxvmset", "twenty-characters-ab", "-o", "json"])) as VmSet;
+      return got.status?.conditions?.find((c) => c.type === "Ready" && c.reason === "CreateRefused");
+    });
+    expect(refused.message).toMatch(/was refused: .*set spec\.name/);
+    await h.kubectl(["delete", "-n", h.namespace, "proxmoxvmset", "twenty-characters-ab", "--timeout=60s"]);
+  });
+
   it("deletes its VMs when the set is deleted (no garbage collector needed)", async () => {
     await h.kubectl(["delete", "-n", h.namespace, "proxmoxvmset", "web", "--wait=false"]);
     await waitFor("the set to be gone", async () => ((await getSet()) === undefined ? true : undefined), 240_000);
