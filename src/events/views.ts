@@ -29,6 +29,8 @@ export interface VmStatusView {
   observedGeneration?: number;
   conditions?: ConditionView[];
   lastRun?: NonNullable<ProxmoxVMStatus["lastRun"]>;
+  /** A plan that waits for approval: its run, the approve annotation's value, and its change lines (secrets masked). */
+  pendingPlan?: NonNullable<ProxmoxVMStatus["pendingPlan"]>;
 }
 
 export interface ConditionView {
@@ -79,6 +81,10 @@ export function toVmView(vm: ProxmoxVMObject): VmView {
       ...(r.startedAt ? { startedAt: isoString(r.startedAt)! } : {}),
       ...(r.finishedAt ? { finishedAt: isoString(r.finishedAt)! } : {}),
     };
+  }
+  if (s.pendingPlan !== undefined) {
+    const p = s.pendingPlan;
+    status.pendingPlan = { runId: p.runId, specHash: p.specHash, approveWith: p.approveWith, summary: p.summary, changes: [...p.changes] };
   }
   return {
     namespace: vm.metadata.namespace,

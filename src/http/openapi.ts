@@ -75,6 +75,18 @@ export function openApiDocument(version: string): Record<string, unknown> {
                     finishedAt: { type: "string", format: "date-time" },
                   },
                 },
+                pendingPlan: {
+                  type: "object",
+                  description: "A plan that waits for approval. POST .../approve applies exactly it; GET /api/v1/runs/{runId}/plan has its whole diff.",
+                  required: ["runId", "specHash", "approveWith", "summary", "changes"],
+                  properties: {
+                    runId: { type: "string", format: "uuid" },
+                    specHash: { type: "string" },
+                    approveWith: { type: "string", description: "The approve annotation's value that applies this plan." },
+                    summary: { type: "string" },
+                    changes: { type: "array", items: { type: "string" }, description: 'Up to 10 lines like "memory.dedicated: 2048 → 3072".' },
+                  },
+                },
               },
             },
           },

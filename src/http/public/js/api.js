@@ -80,3 +80,28 @@ export async function findRun(id) {
     throw error;
   }
 }
+
+/** A run's desired and planned change (`GET runs/{id}/plan`), or null when the sidecar has no such run. */
+export async function runPlan(id) {
+  try {
+    return await api(`runs/${encodeURIComponent(id)}/plan`);
+  } catch (error) {
+    if (error.status === 404) return null;
+    throw error;
+  }
+}
+
+/** An admin POST (approve, discard) with the token the person typed; the token is not kept. */
+export async function adminPost(path, body, token) {
+  const response = await fetch(apiUrl(path), {
+    method: "POST",
+    headers: { Accept: "application/json", "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    body: JSON.stringify(body),
+    cache: "no-store",
+  }).catch(() => {
+    throw new ApiError(0, "the sidecar cannot be reached");
+  });
+  const text = await response.text().catch(() => "");
+  if (!response.ok) throw new ApiError(response.status, errorText(text) || `${response.status} ${response.statusText}`);
+  return JSON.parse(text);
+}

@@ -3,12 +3,13 @@
 
 /* global document, requestAnimationFrame, setTimeout, clearTimeout */
 
-import { api, findRun } from "../api.js";
+import { api, findRun, runPlan } from "../api.js";
 import { flash, h, icon } from "../dom.js";
 import { ACTION_LABELS, TERMINAL_RUN_STATES, changeCounts, newerRun, runStatusPill, shortId } from "../model.js";
 import { href } from "../routes.js";
 import { absolute, clock, durationEl, timeEl } from "../time.js";
 import { runCache } from "../vm-store.js";
+import { planDiff } from "./plan-diff.js";
 import { breadcrumbs, dash, setTitle } from "./shared.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -44,6 +45,8 @@ export class RunView {
     this.head = h("div", { class: "detail-head" });
     this.facts = h("dl", { class: "facts facts-row" });
     this.errorBox = h("div", { class: "error-box", role: "note", hidden: true });
+    this.diffBody = h("div", { class: "diff-body" });
+    this.diffCard = h("section", { class: "card diff-card", id: "run-diff", "aria-labelledby": "diff-title", hidden: true }, h("h2", { id: "diff-title", class: "card-title" }, "Changes"), this.diffBody);
     this.lines = h("div", { class: "log-lines" });
     this.tail = h("div", { class: "log-tail", "aria-hidden": "true" }, h("span", { class: "caret" }), "waiting for output");
     this.log = h("div", { class: "log", id: "run-log", tabindex: "0", role: "log", "aria-live": "off", "aria-label": "Terraform log" }, this.lines, this.tail);
@@ -56,6 +59,7 @@ export class RunView {
       this.crumbs,
       this.head,
       h("section", { class: "card facts-card", "aria-label": "Run details" }, this.facts, this.errorBox),
+      this.diffCard,
       h(
         "section",
         { class: "card log-card", "aria-labelledby": "log-title" },
@@ -67,6 +71,7 @@ export class RunView {
     this.renderLogMeta();
     main.querySelector("h1")?.focus({ preventScroll: true });
     void this.loadRun();
+    void this.loadDiff();
     void this.catchUp();
   }
 
@@ -76,6 +81,7 @@ export class RunView {
   }
 
   resync() {
+    void this.loadDiff();
     void this.loadRun();
     void this.catchUp();
   }
@@ -85,6 +91,8 @@ export class RunView {
       this.run = newerRun(this.run, data);
       runCache.set(this.id, this.run);
       this.renderRun(true);
+      // The planned change is recorded once the plan is saved: a finished run has it.
+      if (TERMINAL_RUN_STATES.has(data.status)) void this.loadDiff();
     } else if (type === "log" && data?.runId === this.id) {
       this.accept([data]);
       // The worker's own notes ("applied: …", "run failed …") come right before the run's
@@ -93,6 +101,19 @@ export class RunView {
         clearTimeout(this.refreshTimer);
         this.refreshTimer = setTimeout(() => void this.loadRun(), 1500);
       }
+    }
+  }
+
+  async loadDiff() {
+    if (!UUID.test(this.id)) return;
+    try {
+      const plan = await runPlan(this.id);
+      if (this.disposed) return;
+      const content = planDiff(plan);
+      this.diffCard.hidden = !content;
+      this.diffBody.replaceChildren(...(content ?? []));
+    } catch {
+      // The log and the facts still show; the diff comes with the next resync.
     }
   }
 

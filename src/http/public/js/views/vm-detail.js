@@ -3,7 +3,7 @@
 
 /* global window */
 
-import { api } from "../api.js";
+import { adminPost, api } from "../api.js";
 import { flash, h, icon } from "../dom.js";
 import { ACTION_LABELS, RUN_LABELS, TERMINAL_RUN_STATES, activity, changeCounts, newerRun, readiness, readyDot, runStatusPill, shortId, stateBadge, vmKey, vmState } from "../model.js";
 import { href, navigate } from "../routes.js";
@@ -60,6 +60,7 @@ export class VmView {
     this.head = h("div", { class: "detail-head" });
     this.facts = h("dl", { class: "facts" });
     this.conditions = h("div", { class: "conditions" });
+    this.approval = h("section", { class: "card approval-card", id: "pending-plan", "aria-labelledby": "approval-title", hidden: true });
     this.runsBody = h("tbody");
     this.runsBody.addEventListener("click", (event) => {
       const row = event.target.closest("tr.run-row");
@@ -83,6 +84,7 @@ export class VmView {
         [this.name, null],
       ]),
       this.head,
+      this.approval,
       h("div", { class: "detail-grid" }, h("section", { class: "card", "aria-label": "Details" }, this.facts), h("section", { class: "card", "aria-labelledby": "conditions-title" }, h("h2", { id: "conditions-title", class: "card-title" }, "Conditions"), this.conditions)),
       h(
         "section",
@@ -153,6 +155,7 @@ export class VmView {
       ),
       h("p", { class: "subtitle" }, ready.detail || ""),
     );
+    this.renderApproval(vm);
     const generationText = vm.status?.observedGeneration === vm.generation ? `${vm.generation} (up to date)` : `${vm.generation} (operator has seen ${vm.status?.observedGeneration ?? "none"})`;
     const ips = vm.status?.ipAddresses ?? [];
     const fact = (label, value, key) => h("div", { class: ["fact", `fact-${key}`] }, h("dt", null, label), h("dd", { dataset: { fact: key } }, value));
@@ -195,6 +198,47 @@ export class VmView {
       flash(this.head);
       flash(this.facts);
     }
+  }
+
+  /** A plan that waits: its changes, the exact approve command, and buttons that ask for the admin token. */
+  renderApproval(vm) {
+    const pending = vm.status?.pendingPlan;
+    this.approval.hidden = !pending;
+    if (!pending) return this.approval.replaceChildren();
+    const command = `kubectl annotate pvm ${vm.name} -n ${vm.namespace} proxmox.terraform-manager.dev/approve=${pending.approveWith} --overwrite`;
+    this.approvalNote = h("p", { class: "approval-note", role: "status" });
+    const act = (what) => async () => {
+      const token = window.prompt(`The sidecar's admin token, to ${what} plan ${shortId(pending.runId)}:`);
+      if (!token) return;
+      try {
+        const answer = await adminPost(`namespaces/${encodeURIComponent(vm.namespace)}/vms/${encodeURIComponent(vm.name)}/${what}`, { runId: pending.runId }, token);
+        this.approvalNote.textContent = answer.message;
+      } catch (error) {
+        this.approvalNote.textContent = `Not done: ${error.message}`;
+      }
+    };
+    this.approval.replaceChildren(
+      h("h2", { id: "approval-title", class: "card-title" }, "A plan waits for approval"),
+      h(
+        "div",
+        { class: "approval-body" },
+        h("p", null, pending.summary, " · ", h("a", { href: href("run", pending.runId) }, `plan run ${shortId(pending.runId)}`), " (the whole diff)"),
+        h(
+          "ul",
+          { class: "approval-changes" },
+          pending.changes.map((line) => h("li", { class: "mono" }, line)),
+        ),
+        h("p", null, "Approving applies exactly this plan:"),
+        h("pre", { class: "mono approval-command" }, command),
+        h(
+          "div",
+          { class: "approval-actions" },
+          h("button", { type: "button", class: "button approve", onclick: act("approve") }, "Approve…"),
+          h("button", { type: "button", class: "button discard", onclick: act("discard") }, "Discard…"),
+        ),
+        this.approvalNote,
+      ),
+    );
   }
 
   async loadRuns() {
