@@ -225,6 +225,28 @@ describe.sequential("kubectl ptm against a running operator", () => {
     expect(change.stdout).toContain(`Plan of run ${second!.status!.pendingApproval!.runId} for ProxmoxVM ${ns()}/gated: waits for approval`);
     expect(change.stdout).toContain("Planned by tofu: 0 to add, 1 to change, 0 to destroy");
     expect(change.stdout).toMatch(/~ memory\S*dedicated: 512 → 768/);
+
+    // discard through the sidecar: nothing is applied, and the plan is no longer pending.
+    const memory = () => Number(h.simVms().find((v) => v.vmid === second!.status!.vmId)!.conf.memory);
+    const discardRun = second!.status!.pendingApproval!.runId;
+    const discarded = await ptm(["discard", "gated", "-n", ns()], sidecar(ADMIN));
+    expect(discarded.stderr).toBe("");
+    expect(discarded.code).toBe(0);
+    expect(discarded.stdout).toContain(`plan ${discardRun} discarded`);
+    await h.waitForVm("gated", (v) => v?.status?.conditions?.some((c) => c.type === "Reconciling" && c.reason === "PlanDiscarded") === true);
+    expect(memory()).toBe(512);
+    const afterDiscard = JSON.parse((await ptm(["plan", "gated", "-n", ns(), "-o", "json"], sidecar())).stdout) as Json;
+    expect(afterDiscard.pending).toBe(false);
+
+    // approve through the sidecar: a new change is applied.
+    await h.apply(vmManifest("gated", { approval: "Manual", memory: { dedicated: 896 } }));
+    const third = await h.waitForVm("gated", (v) => v?.status?.pendingPlan !== undefined && v.metadata.generation === 3);
+    const viaSidecar = await ptm(["approve", "gated", "-n", ns(), "--run", third!.status!.pendingPlan!.runId], sidecar(ADMIN));
+    expect(viaSidecar.stderr).toBe("");
+    expect(viaSidecar.code).toBe(0);
+    expect(viaSidecar.stdout).toContain(`plan ${third!.status!.pendingPlan!.runId} approved`);
+    await h.waitForReady("gated", 3);
+    expect(memory()).toBe(896);
   });
 });
 
