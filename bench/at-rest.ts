@@ -14,10 +14,15 @@
  * its start-up reconciles to finish, and measures one full periodic resync: the controller's
  * RSS, its CPU seconds, and the kube and Proxmox API requests it made meanwhile.
  * Targets: RSS < 250 MB, 0 GETs per VM, < 10 CPU-s.
+ *
+ * Then a second controller whose drift interval (`--drift-s`) has passed for every VM: after the
+ * sweep its start-up makes, two drift sweeps are measured, one with nothing changed (target: 0 runs queued, so 0 tofu, < 30 CPU-s) and one after
+ * `--changed` VMs had their memory changed on Proxmox (target: exactly those runs queued; that
+ * such a run corrects its VM is what test/e2e/drift-by-digest.test.ts shows, with a worker).
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -26,6 +31,10 @@ import { parseArgs, promisify } from "node:util";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { API_GROUP, API_VERSION, PROXMOX_CONNECTION } from "../src/api/group.js";
 import { DEFAULT_SEED, startSimulator } from "../src/simulator/index.js";
+import { configDigest } from "../src/simulator/vm-config.js";
+import { Queue } from "bullmq";
+import { RUN_QUEUE } from "../src/queue/run-queue.js";
+import { redisConnection } from "../src/queue/redis-connection.js";
 import { createFleet, diffTally, inPool, reconcileCount, writeAppliedStatus, type RequestTally } from "../test/support/applied-fleet.js";
 import { platformKubeConfig, uniqueName } from "../test/support/kube.js";
 import { ensureCrds } from "../test/support/operator-harness.js";
@@ -40,6 +49,8 @@ const { values: flags } = parseArgs({
     vms: { type: "string", default: "10000" },
     concurrency: { type: "string", default: "32" },
     "resync-s": { type: "string", default: "90" },
+    "drift-s": { type: "string", default: "60" },
+    changed: { type: "string", default: "10" },
     "keep-namespace": { type: "boolean", default: false },
     /** Run the controller from the sources through tsx (as the other benches do) instead of a tsc build (as the image does). */
     tsx: { type: "boolean", default: false },
@@ -48,6 +59,8 @@ const { values: flags } = parseArgs({
 const N = Number(flags.vms);
 const CONCURRENCY = Number(flags.concurrency);
 const RESYNC_MS = Number(flags["resync-s"]) * 1000;
+const DRIFT_MS = Number(flags["drift-s"]) * 1000;
+const CHANGED = Number(flags.changed);
 /** Above the seed's template 9000. */
 const FIRST_VMID = 10_000;
 const log = (line: string) => console.log(`[at-rest ${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -109,6 +122,41 @@ function callCounts(calls: readonly { method: string; route: string; count: numb
   return Object.fromEntries(calls.map((c) => [`${c.method} ${c.route}`, c.count]));
 }
 
+/** ptm_drift_checks_total by result. */
+async function driftChecks(metricsUrl: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const line of text.split("\n")) {
+    const m = /^ptm_drift_checks_total\{result="(\w+)"\} (\d+)/.exec(line);
+    if (m) out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+
+function diffCounts(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
+}
+
+/** Runs in the run queue (no worker takes them here): each would be a tofu process on a worker. */
+async function queuedRuns(redisUrl: string, prefix: string): Promise<number> {
+  const queue = new Queue(RUN_QUEUE, { connection: redisConnection(redisUrl), prefix });
+  try {
+    return sum(await queue.getJobCounts("waiting", "delayed", "prioritized", "active", "completed", "failed"));
+  } finally {
+    await queue.close();
+  }
+}
+
+async function waitFor(done: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await sleep(500);
+  }
+}
+
 async function main(): Promise<void> {
   const env = platformEnv();
   await ensureCrds();
@@ -168,7 +216,11 @@ async function main(): Promise<void> {
       inPool(
         names,
         CONCURRENCY,
-        (name) => writeAppliedStatus(custom, created.get(name)!, { endpoint: sim.url, providerVersion: env.PTM_PROVIDER_VERSION, toolVersion, stateSchema, vmId: vmIdOf.get(name)!, finishedAt }),
+        (name) => {
+          // What a worker reads after an apply: the simulator's digest of the VM's config file.
+          const observed = { configDigest: configDigest(sim.state().vms[vmIdOf.get(name)!]!), node: "pve1", powerState: "running", recordedAt: finishedAt };
+          return writeAppliedStatus(custom, created.get(name)!, { endpoint: sim.url, providerVersion: env.PTM_PROVIDER_VERSION, toolVersion, stateSchema, vmId: vmIdOf.get(name)!, finishedAt, observed });
+        },
         progress("write applied status"),
       ),
     );
@@ -186,28 +238,38 @@ async function main(): Promise<void> {
       });
       entry = [path.join(build, "src/main.js")];
     }
-    const metricsPort = await freePort();
-    const controller = new OperatorProcess(
-      "controller",
-      repoRoot,
-      {
-        ...(process.env as Record<string, string>),
-        ...env,
-        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import=${path.join(repoRoot, "bench/support/request-counter.mjs")}`.trim(),
-        PTM_BENCH_REQUEST_LOG: tallyFile,
-        PTM_NAMESPACE: namespace,
-        PTM_QUEUE_PREFIX: `atrest-${id}`,
-        PTM_DB_SCHEMA: `atrest_${id}`,
-        PTM_STATE_SCHEMA: stateSchema,
-        PTM_LEADER_ELECTION: "false",
-        PTM_RESYNC_INTERVAL: `${RESYNC_MS / 1000}s`,
-        PTM_METRICS_PORT: String(metricsPort),
-        PTM_LOG_LEVEL: "warn",
-        PTM_PROVIDER_VERSION: env.PTM_PROVIDER_VERSION,
-      },
-      tmp,
-      entry,
-    );
+    const startController = async (label: string, driftInterval: string, resyncInterval: string) => {
+      const port = await freePort();
+      const logDir = path.join(tmp, label);
+      await mkdir(logDir, { recursive: true });
+      const process_ = new OperatorProcess(
+        "controller",
+        repoRoot,
+        {
+          ...(process.env as Record<string, string>),
+          ...env,
+          NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import=${path.join(repoRoot, "bench/support/request-counter.mjs")}`.trim(),
+          PTM_BENCH_REQUEST_LOG: tallyFile,
+          PTM_NAMESPACE: namespace,
+          PTM_QUEUE_PREFIX: `atrest-${id}`,
+          PTM_DB_SCHEMA: `atrest_${id}`,
+          PTM_STATE_SCHEMA: stateSchema,
+          PTM_LEADER_ELECTION: "false",
+          PTM_RESYNC_INTERVAL: resyncInterval,
+          PTM_DRIFT_INTERVAL: driftInterval,
+          PTM_METRICS_PORT: String(port),
+          PTM_LOG_LEVEL: "warn",
+          PTM_PROVIDER_VERSION: env.PTM_PROVIDER_VERSION,
+        },
+        logDir,
+        entry,
+      );
+      return { process: process_, port };
+    };
+    // The resync is measured with no drift check due (the seeded applies are minutes old, the interval 1 h).
+    const first = await startController("controller", "1h", `${RESYNC_MS / 1000}s`);
+    const controller = first.process;
+    const metricsPort = first.port;
     cleanups.unshift(() => controller.stop());
     const startedAt = Date.now();
     const startupCount = await waitQuiet(metricsPort, 5000, N, 15 * 60_000);
@@ -239,8 +301,45 @@ async function main(): Promise<void> {
     console.log(`  Proxmox API requests (simulator's call log): ${simCalls.reduce((n, [, c]) => n + c, 0)}`);
     for (const [key, n] of simCalls) console.log(`    ${String(n).padStart(6)}  ${key}`);
     console.log(`  controller heap (its /metrics): ${await heapSummary(`http://127.0.0.1:${metricsPort}`)}`);
+
     const logSummary = controller.summarizeLog();
     console.log(`  controller log: ${logSummary.warn} warn, ${logSummary.error} error lines${logSummary.samples.length ? `; first: ${logSummary.samples[0]}` : ""}`);
+    await controller.stop();
+
+    // 6. Drift sweeps, by a controller whose drift interval (DRIFT_MS) has passed for every VM:
+    // its start-up reconciles make the first sweep; the two after it come DRIFT_MS later each.
+    // (No resync during the sweeps: they are measured alone.)
+    const drifting = await startController("controller-drift", `${DRIFT_MS / 1000}s`, "1h");
+    cleanups.unshift(() => drifting.process.stop());
+    const metricsUrl = `http://127.0.0.1:${drifting.port}`;
+    log("second controller (drift checks due): waiting for its start-up sweep");
+    await waitFor(async () => sum(await driftChecks(metricsUrl).catch(() => ({}))) >= N, 20 * 60_000);
+    const sweep = async (label: string) => {
+      const start = { checks: await driftChecks(metricsUrl), cpu: readCpu(drifting.process.pid), sim: callCounts(sim.calls()), queued: await queuedRuns(env.REDIS_URL, `atrest-${id}`), tally: await readTally(tallyFile) };
+      log(`${label}: waiting for ${N} drift checks`);
+      await waitFor(async () => sum(await driftChecks(metricsUrl)) >= sum(start.checks) + N, DRIFT_MS + 20 * 60_000);
+      await sleep(1500);
+      const checks = diffCounts(start.checks, await driftChecks(metricsUrl));
+      const queued = (await queuedRuns(env.REDIS_URL, `atrest-${id}`)) - start.queued;
+      const swept = diffTally(start.sim, callCounts(sim.calls()));
+      const kube = diffTally(start.tally, await readTally(tallyFile)).filter(([key]) => !key.includes("/api2/"));
+      const sweepCpu = diffCpu(start.cpu, readCpu(drifting.process.pid));
+      console.log(`${label}: ${sum(checks)} drift checks ${JSON.stringify(checks)}; runs queued (each a tofu process): ${queued}`);
+      console.log(`  controller CPU: ${(sweepCpu?.self ?? 0).toFixed(2)} s; RSS ${mib(readMemory(drifting.process.pid)?.rssKiB)} MiB`);
+      console.log(`  Proxmox API requests: ${swept.reduce((n, [, c]) => n + c, 0)}`);
+      for (const [key, n] of swept) console.log(`    ${String(n).padStart(6)}  ${key}`);
+      console.log(`  kube API requests: ${kube.reduce((n, [, c]) => n + c, 0)}`);
+      for (const [key, n] of kube.slice(0, 5)) console.log(`    ${String(n).padStart(6)}  ${key}`);
+      return { checks, queued };
+    };
+    const quiet = await sweep("drift sweep, nothing changed");
+    console.log(`  target: 0 runs queued (got ${quiet.queued}), < 30 CPU-s`);
+    const changedNames = names.filter((_, i) => i % Math.floor(N / CHANGED) === 0).slice(0, CHANGED);
+    for (const name of changedNames) sim.state().vms[vmIdOf.get(name)!]!.conf.memory = "1024"; // resized in the Proxmox UI
+    const changed = await sweep(`drift sweep, ${changedNames.length} VMs changed on Proxmox`);
+    console.log(`  target: exactly ${changedNames.length} runs queued (got ${changed.queued}; checks that found a change: ${changed.checks.changed ?? 0})`);
+    const driftLog = drifting.process.summarizeLog();
+    console.log(`  controller log: ${driftLog.warn} warn, ${driftLog.error} error lines${driftLog.samples.length ? `; first: ${driftLog.samples[0]}` : ""}`);
   } finally {
     for (const cleanup of cleanups) await cleanup().catch((error: unknown) => log(`cleanup: ${String(error)}`));
   }

@@ -14,6 +14,8 @@ import { describeWatched, watchedNamespaces } from "./config/namespaces.js";
 import { RunGate } from "./controller/run-gate.js";
 import { StackHasher } from "./vm/stack-hasher.js";
 import { OutputWriter } from "./vm/output-writer.js";
+import { DigestDriftProbe } from "./vm/drift-probe.js";
+import { proxmoxClient } from "./vm/proxmox-client.js";
 import { VmReconciler } from "./controller/vm-reconciler.js";
 import { VmSetController } from "./controller/vm-set-controller.js";
 import { VmSetReconciler, type ProxmoxVMSetObject } from "./controller/vm-set-reconciler.js";
@@ -198,6 +200,9 @@ export class App {
         plans: database.plans,
         logger: logger.child({ role: "controller" }),
         driftIntervalMs: env.PTM_DRIFT_INTERVAL,
+        ...(env.PTM_DRIFT_BY_DIGEST ? { driftProbe: new DigestDriftProbe({ clientOf: proxmoxClient }) } : {}),
+        driftBackstopMs: env.PTM_DRIFT_FULL_PLAN_INTERVAL,
+        onDriftCheck: (result) => metrics.observeDriftCheck(result),
       });
       const queueEvents = runQueue.events();
       this.stops.push(() => queueEvents.close());

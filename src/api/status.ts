@@ -26,6 +26,15 @@ export const ProxmoxVMStatusSchema = z.object({
   node: z.string().optional(),
   ipAddresses: z.array(z.string()).meta({ "x-kubernetes-list-type": "atomic" }).optional(),
   specHash: z.string().optional().describe("Hash of the synthesized stack the last successful apply used."),
+  observed: z
+    .object({
+      configDigest: z.string().describe("The digest Proxmox gives the VM's config file (GET .../qemu/{vmid}/config)."),
+      node: z.string(),
+      powerState: z.string().describe("running or stopped, as Proxmox reported it."),
+      recordedAt: z.string().meta({ format: "date-time" }),
+    })
+    .optional()
+    .describe("The VM as Proxmox held it right after the last successful run. A drift check whose digest, node and power state still match starts no tofu."),
   pendingApproval: z
     .object({
       hash: z.string().describe("The spec hash the plan was made for; approve it by writing it to the approve annotation."),

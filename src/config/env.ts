@@ -79,6 +79,8 @@ const EnvSchema = z
     PTM_RESYNC_INTERVAL: duration.prefault("10m"),
     PTM_CONNECTION_CHECK_INTERVAL: duration.prefault("5m").describe("How often a Ready ProxmoxConnection is checked again (one that is not Ready: every 15 s)."),
     PTM_DRIFT_INTERVAL: duration.prefault("1h"),
+    PTM_DRIFT_BY_DIGEST: bool.default(true).describe("A drift check first compares the VM's config digest, node and power state with those recorded after its last run, and plans only when one differs."),
+    PTM_DRIFT_FULL_PLAN_INTERVAL: duration.prefault("24h").describe("The longest a VM goes without a full drift plan when its digest says nothing changed (for what the config file does not hold)."),
     PTM_JOB_LOCK_DURATION: duration.prefault("60s"),
     PTM_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(6),
     PTM_LEADER_ELECTION: bool.default(true),

@@ -1,7 +1,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { QueueEvents } from "bullmq";
 import type { Logger } from "pino";
-import { API_GROUP, API_VERSION, APPROVE_ANNOTATION, DISCARD_ANNOTATION, PROXMOX_CONNECTION, PROXMOX_VM } from "../api/group.js";
+import { API_GROUP, API_VERSION, APPROVE_ANNOTATION, PROXMOX_CONNECTION, PROXMOX_VM } from "../api/group.js";
 import type { CustomObjects } from "../kube/custom-objects.js";
 import { ResilientInformer } from "../kube/resilient-informer.js";
 import { keyOf, type ProxmoxConnectionObject, type ProxmoxVMObject } from "../kube/types.js";
@@ -9,6 +9,9 @@ import type { ConnectionReconciler } from "./connection-reconciler.js";
 import type { VmReconciler } from "./vm-reconciler.js";
 import { WorkQueue } from "./work-queue.js";
 import { describeWatched, type WatchedNamespaces } from "../config/namespaces.js";
+
+/** A requeue at least this far ahead reads the VM from the informer cache (see readMode). */
+const CACHED_REQUEUE_MIN_MS = 10_000;
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -45,7 +48,8 @@ export class Controller {
   /**
    * How a queued key's next reconcile reads its VM: "cache" when only a periodic resync queued it
    * (the informer's copy is then as fresh as anything), "fresh" once an event or a finished run
-   * did (a worker's status write may not have reached the cache yet). Timer requeues read fresh.
+   * did (a worker's status write may not have reached the cache yet). Timer requeues read fresh,
+   * unless they were asked for CACHED_REQUEUE_MIN_MS or more ahead.
    */
   private readonly readMode = new Map<string, "cache" | "fresh">();
 
@@ -62,6 +66,9 @@ export class Controller {
         try {
           const result = await o.reconciler.reconcile(key, { fromCache: this.takeReadMode(key) === "cache" });
           o.onReconcile?.(result?.requeueAfterMs !== undefined ? "requeue" : "success", (performance.now() - started) / 1000);
+          // A look again this far off (a drift check due, a wait) finds the informer's copy as
+          // fresh as a GET would; an event or a finished run in between asks for a fresh read.
+          if (result?.requeueAfterMs !== undefined && result.requeueAfterMs >= CACHED_REQUEUE_MIN_MS && !this.readMode.has(key)) this.readMode.set(key, "cache");
           return result;
         } catch (error) {
           o.onReconcile?.("error", (performance.now() - started) / 1000);
@@ -140,7 +147,6 @@ export class Controller {
       vm.metadata.deletionTimestamp ?? null,
       vm.metadata.finalizers ?? [],
       vm.metadata.annotations?.[APPROVE_ANNOTATION] ?? null,
-      vm.metadata.annotations?.[DISCARD_ANNOTATION] ?? null,
     ]);
     if (kind === "update" && this.seen.get(key) === fingerprint) return;
     this.seen.set(key, fingerprint);

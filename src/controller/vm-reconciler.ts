@@ -18,6 +18,7 @@ import { CONNECTION_FAILURES, type RunGate } from "./run-gate.js";
 import type { WorkResult } from "./work-queue.js";
 import { describeSpecIssues } from "../vm/spec-issues.js";
 import type { StackHasher } from "../vm/stack-hasher.js";
+import type { DigestDriftProbe } from "../vm/drift-probe.js";
 import type { PlanStore } from "../store/plan-store.js";
 import { discardPlan, discardRequested, isApproved } from "./plan-approval.js";
 import * as vmStatus from "../vm/status.js";
@@ -34,6 +35,15 @@ export interface VmReconcilerDeps {
   plans?: PlanStore;
   logger: Logger;
   driftIntervalMs: number;
+  /**
+   * Looks at a VM's config digest, node and power state before a drift check plans; without it
+   * every drift check plans. A VM found unchanged costs no tofu process.
+   */
+  driftProbe?: DigestDriftProbe;
+  /** The longest a VM goes without a full drift plan (for what its config file does not hold). Default 24 h. */
+  driftBackstopMs?: number;
+  /** Counts drift checks: unchanged (no plan), changed, unknown (Proxmox did not answer), full (no digest kept, or the backstop). */
+  onDriftCheck?: (result: DriftCheckResult) => void;
   /** How long to wait before looking again at a VM that waits on something else. */
   waitRequeueMs?: number;
   /** Minimum pause after a failed run before the controller queues another. */
@@ -49,6 +59,8 @@ export interface ReconcileOptions {
   fromCache?: boolean;
 }
 
+export type DriftCheckResult = "unchanged" | "changed" | "unknown" | "full";
+
 /** The cached object cannot settle it: read the VM from the API and decide afresh. */
 const READ_AFRESH = Symbol("read afresh");
 
@@ -58,16 +70,21 @@ const READ_AFRESH = Symbol("read afresh");
  * finalizer and the conditions that say why nothing runs (invalid spec, missing connection).
  */
 export class VmReconciler {
+  /** When each VM's config digest was last found unchanged (kept in memory: a restart looks again). */
+  private readonly digestCheckedAt = new Map<string, number>();
+
   constructor(private readonly d: VmReconcilerDeps) {}
 
-  /** A deleted VM: its memoised hash goes. */
+  /** A deleted VM: its memoised hash and its last digest check go. */
   forgetVm(uid: string): void {
     this.d.hasher.forget(uid);
+    this.digestCheckedAt.delete(uid);
   }
 
-  /** A deleted connection: its kept token goes. */
+  /** A deleted connection: its kept token and its drift look go. */
   forgetConnection(namespace: string, name: string): void {
     this.d.connections.forget(namespace, name);
+    this.d.driftProbe?.clear();
   }
 
   async reconcile(key: string, options: ReconcileOptions = {}): Promise<WorkResult> {
@@ -105,7 +122,12 @@ export class VmReconciler {
 
     const status = vm.status ?? {};
     const generation = vm.metadata.generation ?? 0;
-    if (isUpToDate(vm, hashed.hash)) return this.scheduleDriftCheck(vm, spec, connection);
+    if (isUpToDate(vm, hashed.hash)) {
+      // A drift plan waits for approval (driftDetection Report, approval Manual).
+      if (status.pendingPlan && isApproved(vm)) return this.queueRun(vm, "approved");
+      if (discardRequested(vm)) return this.discard(vm);
+      return this.scheduleDriftCheck(vm, spec, connection);
+    }
     if (appliedAtEarlierGeneration(vm, hashed.hash)) {
       // A new generation that synthesizes to the same stack (e.g. only operator settings
       // changed): nothing for Terraform to do, the status now describes this generation.
@@ -202,14 +224,43 @@ export class VmReconciler {
 
   private async scheduleDriftCheck(vm: ProxmoxVMObject, spec: ProxmoxVMSpec, connection: ResolvedConnection): Promise<WorkResult> {
     const interval = spec.driftDetection?.interval ? Math.max(parseDuration(spec.driftDetection.interval), 60_000) : this.d.driftIntervalMs;
-    const last = vm.status?.lastRun?.finishedAt ? Date.parse(vm.status.lastRun.finishedAt) : 0;
-    const due = last + interval - Date.now();
+    const lastRun = vm.status?.lastRun?.finishedAt ? Date.parse(vm.status.lastRun.finishedAt) : 0;
+    const lastLook = Math.max(lastRun, this.digestCheckedAt.get(vm.metadata.uid) ?? 0);
+    const due = lastLook + interval - Date.now();
     if (due > 0) return { requeueAfterMs: jittered(due) };
     // A drift check waits quietly while the connection or node is unavailable: the VM stays as
     // Ready as it was (a plan against an offline node would only fail).
     if ((await this.d.gate.check(vm, spec, connection)).kind !== "open") return { requeueAfterMs: jittered(this.d.waitRequeueMs ?? 30_000) };
+    if (await this.unchangedOnProxmox(vm, connection, lastRun)) return { requeueAfterMs: jittered(interval) };
     await this.queueRun(vm, "drift");
     return { requeueAfterMs: jittered(interval) };
+  }
+
+  /**
+   * True when the VM's config digest, node and power state are those its last run recorded and
+   * the full-plan backstop is not due: the drift check ends here, without tofu. Anything else
+   * (a change, no record, Proxmox not answering) leaves it to a plan, as drift checks always did.
+   */
+  private async unchangedOnProxmox(vm: ProxmoxVMObject, connection: ResolvedConnection, lastRun: number): Promise<boolean> {
+    const observed = vm.status?.observed;
+    const vmId = vm.status?.vmId;
+    const backstopDue = lastRun + (this.d.driftBackstopMs ?? 24 * 3_600_000) <= Date.now();
+    // After a failed run the record says nothing about what that run may have left: plan.
+    const lastFailed = vm.status?.lastRun?.result === "failed";
+    if (!this.d.driftProbe || !observed || vmId === undefined || backstopDue || lastFailed) {
+      this.d.onDriftCheck?.("full");
+      return false;
+    }
+    const verdict = await this.d.driftProbe.check(connection, vmId, observed);
+    this.d.onDriftCheck?.(verdict.kind);
+    const key = `${vm.metadata.namespace}/${vm.metadata.name}`;
+    if (verdict.kind === "unchanged") {
+      this.digestCheckedAt.set(vm.metadata.uid, Date.now());
+      return true;
+    }
+    if (verdict.kind === "changed") this.d.logger.info({ vm: key, vmId }, `drift check: ${verdict.what}; planning`);
+    else this.d.logger.warn({ vm: key, vmId }, `drift check: could not compare the config digest (${verdict.why}); planning`);
+    return false;
   }
 
   /** A person discarded the pending plan (the discard annotation names its run): nothing is applied. */

@@ -16,6 +16,7 @@ import { proxmoxClient } from "../vm/proxmox-client.js";
 import type { ProxmoxApiClient } from "../proxmox/api-client.js";
 import type { StackHasher } from "../vm/stack-hasher.js";
 import type { OutputWriter } from "../vm/output-writer.js";
+import { readObservedConfig, type ObservedConfig } from "../vm/observed-config.js";
 import * as vmStatus from "../vm/status.js";
 import { withAdoption, type Adoption } from "./adoption.js";
 import { releaseDeletedVm } from "./deletion.js";
@@ -109,6 +110,8 @@ export class VmRun {
       const planned = await this.recordPlanned(record, tofu, plan);
       switch (decideAfterPlan(planFactsOf(ctx, plan.hasChanges, stack.hash))) {
         case "report-drift":
+          // Drift under approval: Manual is a plan a person can approve like any other.
+          if (ctx.spec.approval === "Manual" && ctx.spec.managementPolicy !== "ObserveOnly") return await this.awaitApproval(target, record, tofu, plan, stack.hash, planned, true);
           return await this.reportDrift(ctx, record, plan);
         case "await-approval":
           return await this.awaitApproval(target, record, tofu, plan, stack.hash, planned);
@@ -272,7 +275,8 @@ export class VmRun {
     const finished = await record.finish({ status: "succeeded", ...planCounts(plan) });
     const observeOnly = spec.managementPolicy === "ObserveOnly";
     const message = `Proxmox differs from the spec: ${summary(plan.changes)} (not applied: ${observeOnly ? "managementPolicy ObserveOnly" : "driftDetection.mode Report"}; see run ${finished.id})`;
-    await this.writeStatus(ctx, vmStatus.driftReported(vm.metadata.generation, finished, message, observeOnly));
+    const observed = vm.status?.vmId === undefined ? undefined : await this.observe(ctx, vm.status.node ?? spec.nodeName, vm.status.vmId);
+    await this.writeStatus(ctx, vmStatus.driftReported(vm.metadata.generation, finished, message, observeOnly, observed));
     await this.d.events.record(vm, "Warning", Reason.DriftDetected, message);
     return { kind: "done", outcome: "planned", runId: finished.id };
   }
@@ -282,7 +286,16 @@ export class VmRun {
    * approval applies exactly what was shown. A plan file holds variable values: it is kept only
    * when tofu encrypts plans; otherwise the approved run plans again.
    */
-  private async awaitApproval({ ctx, vmId, proxmox }: Target, record: RunRecord, tofu: TofuSession, plan: PlanResult, hash: string, planned: PlannedChange | undefined): Promise<RunResult> {
+  private async awaitApproval(
+    { ctx, vmId, proxmox }: Target,
+    record: RunRecord,
+    tofu: TofuSession,
+    plan: PlanResult,
+    hash: string,
+    planned: PlannedChange | undefined,
+    /** A drift check's plan (driftDetection.mode Report): it puts Proxmox back to the spec. */
+    drift = false,
+  ): Promise<RunResult> {
     const { vm } = ctx;
     let kept = false;
     if (plan.planFile && this.d.plans && tofu.plansEncrypted) {
@@ -301,11 +314,11 @@ export class VmRun {
     // The annotation approves the spec hash; once that hash was approved (this plan replaces a
     // stale or discarded one), only this plan's run id approves it: nothing unreviewed is applied.
     const approveWith = kept && vm.metadata.annotations?.[APPROVE_ANNOTATION] === hash ? finished.id : hash;
-    const message = `plan ${finished.id} waits for approval (${summary(plan.changes)}): kubectl annotate pvm ${vm.metadata.name} ${APPROVE_ANNOTATION}=${approveWith} --overwrite`;
+    const message = `${drift ? "Proxmox differs from the spec; " : ""}plan ${finished.id} waits for approval (${summary(plan.changes)}): kubectl annotate pvm ${vm.metadata.name} ${APPROVE_ANNOTATION}=${approveWith} --overwrite`;
     const pendingPlan = pendingPlanStatus(finished.id, hash, approveWith, plan.changes, planned);
     const waiting = vmStatus.awaitingApproval(vm.metadata.generation, finished, hash, plan.changes, message);
     await this.writeStatus(ctx, (s) => ({ ...waiting(s), pendingPlan }));
-    await this.d.events.record(vm, "Normal", Reason.AwaitingApproval, message);
+    await this.d.events.record(vm, drift ? "Warning" : "Normal", drift ? Reason.DriftDetected : Reason.AwaitingApproval, message);
     return { kind: "done", outcome: "planned", runId: finished.id };
   }
 
@@ -397,19 +410,28 @@ export class VmRun {
     const outputs = outputsOfApply ?? (await tofu.outputs());
     const finished = await record.finish(outcome, applied ? `applied: ${counts.add} added, ${counts.change} changed, ${counts.remove} destroyed` : "no changes");
     const ips = Array.isArray(outputs.ipv4_addresses) ? (outputs.ipv4_addresses as unknown[]).map(String) : [];
+    const appliedVmId = Number(outputs.vm_id ?? vm.status?.vmId);
+    const node = typeof outputs.node_name === "string" ? outputs.node_name : spec.nodeName;
     const appliedVm = {
       generation: vm.metadata.generation ?? 0,
       hash,
-      vmId: Number(outputs.vm_id ?? vm.status?.vmId),
-      node: typeof outputs.node_name === "string" ? outputs.node_name : spec.nodeName,
+      vmId: appliedVmId,
+      node,
       ipAddresses: ips,
       started: spec.started !== false,
+      observed: await this.observe(ctx, node, appliedVmId),
     };
     await this.writeStatus(ctx, vmStatus.ready(appliedVm, finished));
     await this.d.outputs?.write(vm, spec, outputs, log);
     log.info({ runId: finished.id, outcome: applied ? "applied" : "no_changes", ...counts }, "run finished");
     if (applied) await this.d.events.record(vm, "Normal", "Applied", `run ${finished.id}: ${counts.add} added, ${counts.change} changed, ${counts.remove} destroyed`);
     return { kind: "done", outcome: applied ? "applied" : "no_changes", runId: finished.id };
+  }
+
+  /** The VM's config digest and power state now, for the next drift check to compare (src/vm/drift-probe.ts). */
+  private async observe(ctx: RunContext, node: string, vmId: number): Promise<ObservedConfig | undefined> {
+    if (!ctx.connection || !Number.isInteger(vmId)) return undefined;
+    return readObservedConfig(proxmoxClient(ctx.connection), node, vmId);
   }
 
   private async fail(ctx: RunContext, record: RunRecord, error: unknown, vmId: number | undefined): Promise<RunResult> {

@@ -48,6 +48,15 @@ function agentFor(insecureSkipTLSVerify: boolean, caBundle: string | undefined):
   return agent;
 }
 
+/** One VM of `GET /cluster/resources?type=vm`. */
+export interface VmResource {
+  vmId: number;
+  node: string;
+  /** running, stopped, unknown (its node is offline), ... */
+  status: string;
+  template: boolean;
+}
+
 export class ProxmoxApiError extends Error {
   constructor(
     readonly status: number,
@@ -111,6 +120,24 @@ export class ProxmoxApiClient {
       if (error instanceof ProxmoxApiError && (error.status === 500 || error.status === 404) && /does not exist|not exist/i.test(error.message)) return undefined;
       throw error;
     }
+  }
+
+  /** Every VM the token may audit, with the node it is on and its power state (one call for a whole cluster). */
+  async vmResources(): Promise<VmResource[]> {
+    const rows = await this.request("GET", "cluster/resources?type=vm");
+    if (!Array.isArray(rows)) return [];
+    const out: VmResource[] = [];
+    for (const row of rows as Record<string, unknown>[]) {
+      if (row?.type !== "qemu" || typeof row.vmid !== "number" || typeof row.node !== "string") continue;
+      out.push({ vmId: row.vmid, node: row.node, status: typeof row.status === "string" ? row.status : "unknown", template: row.template === 1 });
+    }
+    return out;
+  }
+
+  /** The VM's power state (`running`, `stopped`, ...) from status/current. */
+  async vmPowerState(node: string, vmId: number): Promise<string> {
+    const current = (await this.request("GET", `nodes/${encodeURIComponent(node)}/qemu/${vmId}/status/current`)) as { status?: unknown } | null;
+    return typeof current?.status === "string" ? current.status : "unknown";
   }
 
   /**

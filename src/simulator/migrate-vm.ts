@@ -40,7 +40,7 @@ function check(ctx: SimContext, node: string, vmid: number, user: string, p: Mig
   if (p.target === node) throw paramError({ target: "target is local node." });
   if (!ctx.state.nodes[p.target]) throw fail(`no such cluster node '${p.target}'`);
   if (p.force && user !== ROOT_USER) throw paramError({ force: "Only root may use this option." });
-  if (p.targetstorage !== undefined) throw fail("migrating volumes to another storage (targetstorage) is not supported by the simulator", 501);
+  if (p.targetstorage !== undefined) throw fail("the simulator does not model migrating volumes to another storage (targetstorage); no ProxmoxVM field asks for it", 501);
   const vm = ctx.requireVm(node, vmid);
   checkLock(vm);
   if (vm.status === "running" && !p.online) throw fail("can't migrate running VM without --online");

@@ -22,6 +22,7 @@ export class Metrics {
   private readonly buildInfo: Gauge<"version" | "tool" | "provider">;
   private readonly orphanedVms: Gauge<"namespace" | "connection">;
   private readonly reconciles: Counter<"result">;
+  private readonly driftChecks: Counter<"result">;
   private readonly reconcileSeconds: Histogram<"result">;
   private readonly queueWaitSeconds: Histogram;
   private readonly runs: Counter<"action" | "result">;
@@ -49,6 +50,12 @@ export class Metrics {
       registers,
     });
     this.reconciles = new Counter({ name: "ptm_reconcile_total", help: "ProxmoxVM reconciles by result (success, requeue, error).", labelNames: ["result"], registers });
+    this.driftChecks = new Counter({
+      name: "ptm_drift_checks_total",
+      help: "Drift checks by result: unchanged (digest, node and power state as recorded: no tofu), changed or unknown (planned), full (planned: no digest kept, or the full-plan interval).",
+      labelNames: ["result"],
+      registers,
+    });
     this.reconcileSeconds = new Histogram({
       name: "ptm_reconcile_duration_seconds",
       help: "Time one ProxmoxVM reconcile took, by result.",
@@ -146,6 +153,10 @@ export class Metrics {
   observeReconcile(result: "success" | "error" | "requeue", seconds: number): void {
     this.reconciles.inc({ result });
     this.reconcileSeconds.observe({ result }, seconds);
+  }
+
+  observeDriftCheck(result: "unchanged" | "changed" | "unknown" | "full"): void {
+    this.driftChecks.inc({ result });
   }
 
   setQueueDepthSource(source: () => Promise<Record<string, number>>): void {

@@ -4,6 +4,7 @@ import { findCondition, setCondition } from "../kube/conditions.js";
 import type { ProxmoxVMObject } from "../kube/types.js";
 import type { RunReason } from "../queue/run-queue.js";
 import type { Run } from "../store/run-store.js";
+import type { ObservedConfig } from "./observed-config.js";
 
 /**
  * Every change the operator makes to a ProxmoxVM's status, as pure functions of the status it
@@ -116,6 +117,8 @@ export interface AppliedVm {
   node: string;
   ipAddresses: string[];
   started: boolean;
+  /** Digest, node and power state read right after the run; undefined when Proxmox could not tell. */
+  observed?: ObservedConfig;
 }
 
 /** The VM matches `generation`: its stack `hash` was applied (or needed no change) by `run`. */
@@ -142,6 +145,7 @@ export function ready(vm: AppliedVm, run: Run): StatusChange {
       node: vm.node,
       ipAddresses: vm.ipAddresses,
       specHash: vm.hash,
+      observed: vm.observed,
       lastRun: lastRunOf(run),
       pendingApproval: undefined,
       pendingPlan: undefined,
@@ -211,7 +215,8 @@ export function awaitingApproval(generation: number | undefined, run: Run, hash:
 }
 
 /** Proxmox differs from the spec and policy says report, not correct. */
-export function driftReported(generation: number | undefined, run: Run, message: string, observeOnly: boolean): StatusChange {
+/** `observed`: the drifted VM as the report saw it, so the next drift check plans only if it moves again. */
+export function driftReported(generation: number | undefined, run: Run, message: string, observeOnly: boolean, observed?: ObservedConfig): StatusChange {
   return (s) => {
     let conditions = setCondition(s.conditions, { type: ConditionType.Synced, status: "False", reason: Reason.DriftDetected, message, observedGeneration: generation });
     conditions = setCondition(conditions, { type: ConditionType.Reconciling, status: "False", reason: Reason.DriftDetected, message: "", observedGeneration: generation });
@@ -220,7 +225,7 @@ export function driftReported(generation: number | undefined, run: Run, message:
       // (Report mode keeps Ready as it is: the VM was made as written; it has since drifted.)
       conditions = setCondition(conditions, { type: ConditionType.Ready, status: "False", reason: Reason.DriftDetected, message, observedGeneration: generation });
     }
-    return { ...s, lastRun: lastRunOf(run), conditions };
+    return { ...s, lastRun: lastRunOf(run), conditions, observed };
   };
 }
 

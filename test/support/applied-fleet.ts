@@ -10,6 +10,7 @@ import type { ProxmoxVMStatus } from "../../src/api/status.js";
 import type { ProxmoxVMObject } from "../../src/kube/types.js";
 import type { Run } from "../../src/store/run-store.js";
 import { synthesizeVmStack } from "../../src/synth/synthesize.js";
+import type { ObservedConfig } from "../../src/vm/observed-config.js";
 import { ready } from "../../src/vm/status.js";
 import { proxmoxVm } from "./manifests.js";
 
@@ -67,6 +68,8 @@ export interface AppliedStatusInput {
   stateSchema: string;
   vmId: number;
   finishedAt: string;
+  /** The config digest and power state a worker would have read after the apply. */
+  observed?: ObservedConfig;
 }
 
 /** The status after a successful apply of `vm`'s spec, with the hash the controller computes. */
@@ -97,7 +100,7 @@ export function appliedStatus(vm: ProxmoxVMObject, o: AppliedStatusInput): Proxm
     error: null,
     errorKind: null,
   };
-  return ready({ generation, hash, vmId: o.vmId, node: "pve1", ipAddresses: [], started: true }, run)({} as ProxmoxVMStatus);
+  return ready({ generation, hash, vmId: o.vmId, node: "pve1", ipAddresses: [], started: true, ...(o.observed ? { observed: o.observed } : {}) }, run)({} as ProxmoxVMStatus);
 }
 
 export async function writeAppliedStatus(api: CustomObjectsApi, vm: ProxmoxVMObject, o: AppliedStatusInput): Promise<void> {

@@ -306,6 +306,13 @@ export class OperatorHarness {
     return (await metric.get()).values.reduce((sum, v) => sum + v.value, 0);
   }
 
+  /** Drift checks of the last started operator's controller with this result (metric ptm_drift_checks_total). */
+  async driftChecks(result: "unchanged" | "changed" | "unknown" | "full"): Promise<number> {
+    const metric = this.app?.metrics.registry.getSingleMetric("ptm_drift_checks_total");
+    if (!metric) throw new Error("no operator with a controller runs in this harness");
+    return (await metric.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
+  }
+
   async runsOf(name: string): Promise<{ action: string; status: string; add_count: number | null; change_count: number | null }[]> {
     const { rows } = await this.pg((c) =>
       c.query(`select action, status, add_count, change_count from ${this.dbSchema}.runs where namespace = $1 and name = $2 order by created_at`, [this.namespace, name]),

@@ -25,7 +25,7 @@ export function registerQemuDiskRoutes(router: Router): void {
       const message = "either set 'storage' or 'target-vmid', but not both";
       throw paramError({ "target-vmid": message, storage: message });
     }
-    if (p["target-vmid"]) throw fail("reassigning a disk to another VM is not supported by the simulator", 501);
+    if (p["target-vmid"]) throw fail("the simulator does not model reassigning a disk to another VM (target-vmid); no ProxmoxVM field asks for it", 501);
     if (!p.storage) {
       const message = "both 'storage' and 'target-vmid' missing, either needs to be set";
       throw paramError({ "target-vmid": message, storage: message });

@@ -68,7 +68,7 @@ export function registerQemuRoutes(router: Router): void {
       },
       configOption,
     );
-    if (p.archive) throw fail("restoring from a backup archive is not supported by the simulator", 501);
+    if (p.archive) throw fail("the simulator does not model restoring from a backup archive; no ProxmoxVM field asks for it", 501);
     const { node: _n, vmid, pool, start, storage: _s, force: _f, unique: _u, bwlimit: _b, ...rest } = p;
     const options: Record<string, string> = {};
     for (const [key, value] of Object.entries(rest)) {
