@@ -42,7 +42,7 @@ describe("keyEncryptionConfig", () => {
     };
     expect(config.key_provider).toEqual({
       external: { current: { command: command("/k/new") }, previous_1: { command: command("/k/old") } },
-      pbkdf2: { passphrase: { passphrase: "an earlier passphrase" } },
+      pbkdf2: { ptm: { passphrase: "an earlier passphrase" } },
     });
     expect(config.state).toEqual({
       method: "method.aes_gcm.current",

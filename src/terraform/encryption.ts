@@ -102,8 +102,10 @@ export function keyEncryptionConfig(o: KeyEncryptionOptions): string {
   });
   if (o.previousPassphrase !== undefined) {
     validatePassphrase(o.previousPassphrase);
-    pbkdf2.passphrase = { passphrase: escapeHclTemplate(o.previousPassphrase) };
-    aesGcm.passphrase = { keys: "key_provider.pbkdf2.passphrase" };
+    // Named as encryptionConfig names it: pbkdf2 finds its salt in the state's metadata under
+    // "key_provider.pbkdf2.<name>", and without it has no decryption key.
+    pbkdf2[NAME] = { passphrase: escapeHclTemplate(o.previousPassphrase) };
+    aesGcm.passphrase = { keys: `key_provider.pbkdf2.${NAME}` };
     order.push("method.aes_gcm.passphrase");
   }
   const config: Record<string, unknown> = {
