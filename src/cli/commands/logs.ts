@@ -1,6 +1,6 @@
 import type { LogEventView, RunEventView, RunView } from "../../events/views.js";
 import { vmPath, type CommandContext } from "../context.js";
-import { CliError, EXIT } from "../errors.js";
+import { CliError, EXIT, usageError } from "../errors.js";
 import type { SidecarClient } from "../sidecar-client.js";
 import { SseParser, sseMessages, type SseMessage } from "../sse-reader.js";
 import { listRuns } from "./runs.js";
@@ -19,6 +19,7 @@ const FINISHED = new Set(["succeeded", "no_changes", "failed"]);
 export async function logs(ctx: CommandContext, args: string[]): Promise<number> {
   const [name] = args as [string];
   const namespace = ctx.namespace();
+  if (ctx.options.output === "yaml" || ctx.options.output === "wide") throw usageError(`logs prints lines as text, or one JSON object per line with -o json; not -o ${ctx.options.output}`);
   const sidecar = ctx.requireSidecar("logs");
   const run = await chooseRun(ctx, sidecar, namespace, name);
   const printer = new LogPrinter(ctx, sidecar, run.id);
