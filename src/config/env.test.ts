@@ -12,6 +12,16 @@ describe("readEnv", () => {
     expect(env.PTM_WORKER_CONCURRENCY).toBe(2);
   });
 
+  it("encrypts state by default with the key Secret, and refuses plain text for passwords unless asked", () => {
+    const env = readEnv(base);
+    expect(env.PTM_STATE_ENCRYPTION).toBe("on");
+    expect(env.PTM_STATE_KEY_SECRET).toBe("proxmox-terraform-manager-state-key");
+    expect(env.PTM_STATE_KEY_NAMESPACE).toBeUndefined();
+    expect(env.PTM_ALLOW_PLAINTEXT_STATE).toBe(false);
+    expect(() => readEnv({ ...base, PTM_STATE_ENCRYPTION: "maybe" })).toThrow(/PTM_STATE_ENCRYPTION/);
+    expect(() => readEnv({ ...base, PTM_STATE_KEY_SECRET: "Not A Name" })).toThrow(/must be a Secret name/);
+  });
+
   it("parses durations, booleans and numbers", () => {
     const env = readEnv({ ...base, PTM_RUN_TIMEOUT: "1h30m", PTM_LEADER_ELECTION: "false", PTM_WORKER_CONCURRENCY: "8" });
     expect(env.PTM_RUN_TIMEOUT).toBe(90 * 60_000);
