@@ -120,3 +120,27 @@ describe.sequential("plans people can read, approvals that apply exactly what wa
     expect((await post("discard")).status).toBe(409);
   });
 });
+
+describe("drift under Manual approval", () => {
+  const h = useOperatorHarness({ env: { PTM_DRIFT_INTERVAL: "3s" } });
+
+  it("a Report-mode drift check yields a plan that is approved like any other, and applied", async () => {
+    await h.apply(proxmoxVm("watched", { approval: "Manual", driftDetection: { mode: "Report" }, memory: { dedicated: 2048 } }));
+    const created = (await h.waitForVm("watched", (v) => v?.status?.pendingPlan !== undefined))!.status!.pendingPlan!;
+    await kubectl(["annotate", "-n", h.namespace, "pvm", "watched", `${APPROVE}=${created.approveWith}`]);
+    const ready = await h.waitForReady("watched", 1);
+    const vmId = ready!.status!.vmId!;
+
+    h.sim.state().vms[vmId]!.conf.memory = "1536"; // someone resized it in the Proxmox UI
+    const drifted = await h.waitForVm("watched", (v) => v?.status?.pendingPlan !== undefined);
+    const plan = drifted!.status!.pendingPlan!;
+    expect(plan.changes).toContain("memory.dedicated: 1536 → 2048");
+    // The spec's hash was approved already: this plan needs its own approval, by its run id.
+    expect(plan.approveWith).toBe(plan.runId);
+    expect(h.sim.state().vms[vmId]!.conf.memory).toBe("1536");
+
+    await kubectl(["annotate", "--overwrite", "-n", h.namespace, "pvm", "watched", `${APPROVE}=${plan.approveWith}`]);
+    await h.waitForVm("watched", (v) => v?.status?.pendingPlan === undefined && v?.status?.lastRun?.id !== plan.runId && v?.status?.lastRun?.result === "succeeded");
+    expect(h.sim.state().vms[vmId]!.conf.memory).toBe("2048");
+  });
+});
