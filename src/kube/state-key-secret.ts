@@ -1,5 +1,6 @@
 import { CoreV1Api, type KubeConfig, type V1Secret } from "@kubernetes/client-node";
-import { isConflict, isNotFound } from "./api-error.js";
+import { InvalidStateKey } from "../terraform/state-keys.js";
+import { isConflict, isForbidden, isNotFound } from "./api-error.js";
 
 /** Data keys of the state key Secret. */
 export const STATE_KEY_DATA = { current: "key", previous: "previous-key" } as const;
@@ -29,6 +30,20 @@ export class StateKeySecret {
   }
 
   async read(): Promise<StateKeySecretData> {
+    try {
+      return await this.readOrCreate();
+    } catch (error) {
+      // RBAC, not time, is at fault: the run fails for good and says what to grant.
+      if (isForbidden(error)) {
+        throw new InvalidStateKey(
+          `the worker may not read or create the state key Secret ${this.namespace}/${this.name}: grant it get on that Secret and create on secrets in ${this.namespace} (the chart's rbac-state-key.yaml), or give the key as PTM_STATE_KEY`,
+        );
+      }
+      throw error;
+    }
+  }
+
+  private async readOrCreate(): Promise<StateKeySecretData> {
     const existing = await this.get();
     if (existing) return this.dataOf(existing, false);
     const secret: V1Secret = {
@@ -66,7 +81,7 @@ export class StateKeySecret {
       return v === undefined ? undefined : Buffer.from(v, "base64").toString("utf8");
     };
     const current = decode(STATE_KEY_DATA.current);
-    if (current === undefined) throw new Error(`Secret ${this.namespace}/${this.name} has no "${STATE_KEY_DATA.current}"`);
+    if (current === undefined) throw new InvalidStateKey(`Secret ${this.namespace}/${this.name} has no "${STATE_KEY_DATA.current}": put the state key there (32 random bytes, base64)`);
     const previous = decode(STATE_KEY_DATA.previous);
     return { current, ...(previous !== undefined && previous.trim() !== "" ? { previous } : {}), created };
   }
