@@ -110,3 +110,20 @@ describe.sequential("state and plans encrypted by default, with the operator's k
     });
   });
 });
+
+// Terraform has no state encryption (no terraform binary is built here; the refusal comes before
+// any tofu or terraform command, so the operator runs with the flavor set and tofu's binary).
+describe("plain-text state with a cloud-init password is refused", () => {
+  const h = useOperatorHarness({ env: { PTM_TERRAFORM_FLAVOR: "terraform" } });
+
+  it("stalls the VM with what to do, and creates nothing on Proxmox", async () => {
+    await createPasswordSecret(h, newSecrets().password);
+    await h.apply(faultVm("plaintext"));
+    const stalled = await h.waitForVm("plaintext", (v) => v?.status?.conditions?.some((c) => c.type === "Stalled" && c.status === "True") === true);
+    const condition = stalled?.status?.conditions?.find((c) => c.type === "Stalled");
+    expect(condition?.reason).toBe("PlaintextStateRefused");
+    expect(condition?.message).toMatch(/Terraform cannot encrypt its state.*PTM_TERRAFORM_FLAVOR=tofu.*PTM_ALLOW_PLAINTEXT_STATE=true/);
+    await waitFor("the refused run to leave the queue", async () => (await h.runJobState("plaintext")) === undefined);
+    expect(h.simVms()).toHaveLength(0);
+  });
+});
