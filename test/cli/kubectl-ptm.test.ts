@@ -1,11 +1,16 @@
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
+import { execFile } from "node:child_process";
 import { createServer, type AddressInfo } from "node:net";
+import path from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { APPROVE_ANNOTATION } from "../../src/api/group.js";
 import { vmManifest } from "../http/vm-manifest.js";
 import { kubectl } from "../support/kube.js";
 import { OperatorHarness } from "../support/operator-harness.js";
+import { repoRoot } from "../support/paths.js";
+import { platformEnv } from "../support/platform-env.js";
 import { guardOperatorHarness } from "../support/suite-hooks.js";
 import { waitFor } from "../support/wait.js";
 import { PtmProcess, ptm } from "./ptm-process.js";
@@ -15,6 +20,7 @@ import { PtmProcess, ptm } from "./ptm-process.js";
  * real platform: the executable is started as a user starts it, once with the sidecar's URL and
  * token, once with only a kubeconfig.
  */
+const execFileAsync = promisify(execFile);
 const READ = `read-${randomUUID()}`;
 const ADMIN = `admin-${randomUUID()}`;
 
@@ -83,6 +89,12 @@ describe.sequential("kubectl ptm against a running operator", () => {
       expect(items).toHaveLength(1);
       expect(items[0]).toMatchObject({ namespace: ns(), name: "pve", endpoint: h.sim.url, ready: { status: "True", reason: "Connected" } });
     }
+    // Installed as kubectl installs plugins: kubectl-ptm on the PATH makes `kubectl ptm`.
+    const env = platformEnv();
+    const viaKubectl = await execFileAsync("kubectl", ["ptm", "connections", "-n", ns(), "-o", "json"], {
+      env: { PATH: `${path.join(repoRoot, "bin")}:${env.PATH}`, HOME: process.env.HOME ?? "/tmp", KUBECONFIG: env.KUBECONFIG },
+    });
+    expect((JSON.parse(viaKubectl.stdout) as Json).items.map((c: Json) => c.name)).toEqual(["pve"]);
     const table = await ptm(["connections", "-n", ns()], sidecar());
     expect(table.stdout).toMatch(/^NAME\s+ENDPOINT\s+VERSION\s+NODES\s+READY\s+REASON\s+CHECKED\n/);
     expect(table.stdout).toMatch(/\npve\s+https:\/\/\S+\s+\S+\s+\d+\/\d+\s+True\s+Connected\s/);
