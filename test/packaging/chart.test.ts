@@ -487,6 +487,15 @@ describe("NOTES.txt", () => {
     expect(text).toContain("port-forward svc/notes-proxmox-terraform-manager-sidecar");
   });
 
+  it("names the state key Secret to back up, and says when state is plain text", async () => {
+    const text = await notes({});
+    expect(text).toContain("encrypted with the key in the Secret\nptm-notes/notes-proxmox-terraform-manager-state-key");
+    expect(text).toContain("kubectl get secret -n ptm-notes notes-proxmox-terraform-manager-state-key -o yaml");
+    const off = await notes({ stateEncryption: { mode: "off" } });
+    expect(off).toContain("stateEncryption.mode is off");
+    expect(off).not.toContain("state-key-backup");
+  });
+
   it("names the namespaces it may read Secrets in, and drops the warning", async () => {
     const text = await notes({ watchNamespace: "vms", rbac: { secretNamespaces: ["shared-secrets"] } });
     expect(text).not.toContain("WARNING");
