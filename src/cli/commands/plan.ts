@@ -45,11 +45,13 @@ export async function plan(ctx: CommandContext, args: string[]): Promise<number>
   return EXIT.ok;
 }
 
-/** The run whose plan waits for approval: status.pendingPlan, else the last run while the VM awaits approval. */
+/**
+ * The run whose plan waits for approval: status.pendingPlan, else (a sidecar whose VM view does
+ * not carry it yet) the last run while the VM's Reconciling condition says AwaitingApproval.
+ */
 export function pendingRunOf(vm: VmView): string | undefined {
-  const status = vm.status as VmView["status"] & { pendingPlan?: PendingPlan; pendingApproval?: { runId: string } };
+  const status = vm.status;
   if (status.pendingPlan?.runId) return status.pendingPlan.runId;
-  if (status.pendingApproval?.runId) return status.pendingApproval.runId;
   const awaiting = status.conditions?.some((c) => c.type === "Reconciling" && c.reason === "AwaitingApproval");
   return awaiting ? status.lastRun?.id : undefined;
 }
