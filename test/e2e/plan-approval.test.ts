@@ -1,10 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { ProxmoxVMObject } from "../../src/kube/types.js";
+import { DEFAULT_SEED } from "../../src/simulator/index.js";
 import { kubectl } from "../support/kube.js";
 import { proxmoxVm } from "../support/manifests.js";
+import { proxmoxCall, waitForTask } from "../support/proxmox-call.js";
 import { useOperatorHarness } from "../support/suite-hooks.js";
 import { waitFor } from "../support/wait.js";
 
+const TWO_NODES = { ...DEFAULT_SEED, nodes: [...DEFAULT_SEED.nodes, { name: "pve2", cpus: 8, memoryGiB: 64, bridges: ["vmbr0"] }] };
 const ADMIN = "plan-approval-admin-token-0123456789";
 const APPROVE = "proxmox.terraform-manager.dev/approve";
 
@@ -19,7 +22,7 @@ const manual = (memory: number) => proxmoxVm("reviewed", { approval: "Manual", m
 
 // One VM through its plans in order: each step continues from the one before.
 describe.sequential("plans people can read, approvals that apply exactly what was read", () => {
-  const h = useOperatorHarness({ sidecar: true, env: { PTM_SIDECAR_ADMIN_TOKEN: ADMIN } });
+  const h = useOperatorHarness({ sidecar: true, simulator: { config: TWO_NODES }, env: { PTM_SIDECAR_ADMIN_TOKEN: ADMIN } });
 
   const plan = async (runId: string): Promise<PlanBody> => {
     const res = await fetch(`${h.sidecarUrl}/api/v1/runs/${runId}/plan`);
@@ -118,6 +121,22 @@ describe.sequential("plans people can read, approvals that apply exactly what wa
     await waitFor("no run queued after the discard", async () => (await h.runJobState("reviewed")) === undefined);
     expect(memoryOnProxmox()).toBe(4096);
     expect((await post("discard")).status).toBe(409);
+  });
+
+  it("shows a replacement as such: the plan, its status lines, and what forces it", async () => {
+    // Someone migrates the VM on Proxmox: the plan can put node_name back only by re-creating it.
+    const vmId = h.simVms()[0]!.vmid;
+    const upid = (await proxmoxCall(h.sim, "POST", `/nodes/pve1/qemu/${vmId}/migrate`, { target: "pve2", online: "1", "with-local-disks": "1" })) as string;
+    expect((await waitForTask(h.sim, upid)).exitstatus).toBe("OK");
+    await h.apply(proxmoxVm("reviewed", { approval: "Manual", memory: { dedicated: 5120 }, allowReplacement: true }));
+    const waiting = await h.waitForVm("reviewed", (v) => pendingOtherThan(undefined)(v) && v!.metadata.generation === 5);
+    const pending = waiting!.status!.pendingPlan!;
+    expect(pending.summary).toBe("1 to add, 0 to change, 1 to destroy");
+    expect(pending.changes[0]).toBe("proxmox_virtual_environment_vm.vm is REPLACED (forced by node_name)");
+    const [vm] = (await plan(pending.runId)).planned!.resources;
+    expect(vm).toMatchObject({ actions: ["delete", "create"], replace: true, replacedBy: ["node_name"] });
+    expect(vm!.changes).toContainEqual({ path: "node_name", action: "change", before: "pve2", after: "pve1" });
+    expect(h.simVms().map((v) => v.node)).toEqual(["pve2"]);
   });
 });
 
