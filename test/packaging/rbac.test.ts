@@ -195,6 +195,10 @@ describe("the chart's RBAC, with the operator running as its ServiceAccounts", (
       [account.controller, ["delete", "proxmoxvmsets.proxmox.terraform-manager.dev", "-n", ns], "no"],
       [account.worker, ["get", "proxmoxvmsets.proxmox.terraform-manager.dev", "-n", ns], "no"],
       [account.sidecar, ["watch", "proxmoxvmsets.proxmox.terraform-manager.dev", "-n", ns], "no"],
+      // The sidecar's admin endpoints approve and discard plans by annotating the VM; status stays the operator's.
+      [account.sidecar, ["patch", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "yes"],
+      [account.sidecar, ["update", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns, "--subresource=status"], "no"],
+      [account.sidecar, ["delete", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "no"],
       // spec.writeOutputsTo: the worker writes ConfigMaps (Secrets only with rbac.outputSecrets,
       // off here); nobody deletes them (their owner reference does); the others do not touch them.
       [account.worker, ["create", "configmaps", "-n", ns], "yes"],
@@ -211,7 +215,6 @@ describe("the chart's RBAC, with the operator running as its ServiceAccounts", (
       [account.worker, ["list", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "yes"],
       [account.worker, ["watch", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "no"],
       [account.sidecar, ["list", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "yes"],
-      [account.sidecar, ["patch", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns], "no"],
       [account.sidecar, ["patch", "proxmoxvms.proxmox.terraform-manager.dev", "-n", ns, "--subresource=status"], "no"],
       [account.sidecar, ["watch", "proxmoxconnections.proxmox.terraform-manager.dev", "-n", ns], "yes"],
       [account.sidecar, ["get", "proxmoxconnections.proxmox.terraform-manager.dev", "-n", ns], "no"],
