@@ -94,8 +94,12 @@ const EXPECTED_RULES: Record<(typeof ROLES)[number], Rule[]> = {
     // spec.writeOutputsTo.configMapName (src/vm/output-writer.ts); Secrets only with rbac.outputSecrets.
     { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "create", "update"] },
   ],
-  // Its informers: GET /api/v1/vms and /api/v1/connections.
-  sidecar: [{ apiGroups: [GROUP], resources: ["proxmoxvms", "proxmoxconnections"], verbs: ["list", "watch"] }],
+  sidecar: [
+    // Its informers: GET /api/v1/vms and /api/v1/connections.
+    { apiGroups: [GROUP], resources: ["proxmoxvms", "proxmoxconnections"], verbs: ["list", "watch"] },
+    // The admin endpoints approve and discard plans by annotating the VM.
+    { apiGroups: [GROUP], resources: ["proxmoxvms"], verbs: ["patch"] },
+  ],
 };
 
 const deployment = (objects: Manifest[], role: string) => findObject(objects, "Deployment", `-${role}`) as Deployment;
