@@ -5,6 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { APPROVE_ANNOTATION, DISCARD_ANNOTATION } from "../api/group.js";
 import type { EventBackend, HubSubscriber } from "../events/hub.js";
 import type { RunJob } from "../queue/run-queue.js";
 import type { ProxmoxConnectionObject, ProxmoxVMObject } from "../kube/types.js";
@@ -337,5 +338,67 @@ describe("GET /api/v1/connections", () => {
     expect((JSON.parse((await call(s.base, "GET", "/api/v1/connections?namespace=a")).body) as { items: unknown[] }).items).toHaveLength(1);
     expect((await call(s.base, "GET", "/api/v1/connections?namespace=Not_A_Namespace")).status).toBe(400);
     expect((await call(s.base, "GET", "/api/v1/connections?name=pve")).status).toBe(400);
+  });
+});
+
+describe("plans: GET /runs/{id}/plan, POST approve and discard", () => {
+  const ADMIN_TOKEN = "admin-token-for-plans";
+  const PENDING = "22222222-2222-4222-8222-222222222222";
+  const waiting = (pendingPlan: boolean): ProxmoxVMObject =>
+    ({
+      ...vm("web"),
+      status: {
+        pendingApproval: { hash: "h2", runId: PENDING, add: 0, change: 1, destroy: 0 },
+        ...(pendingPlan ? { pendingPlan: { runId: PENDING, specHash: "h2", approveWith: "h2", summary: "0 to add, 1 to change, 0 to destroy", changes: [] } } : {}),
+      },
+    }) as unknown as ProxmoxVMObject;
+  let s: Awaited<ReturnType<typeof serve>>;
+  let current: ProxmoxVMObject;
+  const written: Record<string, string>[] = [];
+  beforeAll(async () => {
+    s = await serve({
+      auth: { adminToken: ADMIN_TOKEN },
+      vms: { list: () => [current], get: (name) => (name === "web" ? current : undefined), synced: () => true },
+      diffs: { diffOf: async (id) => (id === RUN_ID ? { desired: { changes: [{ path: "memory.dedicated", action: "change", before: 2048, after: 3072 }] }, planned: null, planRunId: null } : undefined) },
+      annotate: async (_vm, annotations) => void written.push(annotations),
+    });
+  });
+  afterAll(() => shut(s));
+  const post = (what: string, body: object, token = ADMIN_TOKEN) =>
+    fetch(`${s.base}/api/v1/namespaces/ns/vms/web/${what}`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+
+  it("serves a run's diffs, null where none was recorded, 404 for an unknown run", async () => {
+    const res = await fetch(`${s.base}/api/v1/runs/${RUN_ID}/plan`);
+    expect(await res.json()).toEqual({
+      runId: RUN_ID,
+      specHash: "h",
+      desired: { changes: [{ path: "memory.dedicated", action: "change", before: 2048, after: 3072 }] },
+      planned: null,
+      planRunId: null,
+    });
+    expect((await fetch(`${s.base}/api/v1/runs/33333333-3333-4333-8333-333333333333/plan`)).status).toBe(404);
+  });
+
+  it("approves the pending plan with its approveWith value, and refuses another run, no plan or no admin token", async () => {
+    current = waiting(true);
+    written.length = 0;
+    expect((await post("approve", { runId: RUN_ID })).status).toBe(409);
+    expect((await post("approve", {}, "wrong")).status).toBe(401);
+    const ok = await post("approve", { runId: PENDING });
+    expect(ok.status).toBe(202);
+    expect(await ok.json()).toMatchObject({ approved: true, runId: PENDING });
+    expect(written).toEqual([{ [APPROVE_ANNOTATION]: "h2" }]);
+    current = vm("web");
+    expect((await post("approve", {})).status).toBe(409);
+  });
+
+  it("discards only a kept plan", async () => {
+    written.length = 0;
+    current = waiting(false);
+    expect((await post("discard", {})).status).toBe(409);
+    current = waiting(true);
+    const ok = await post("discard", { runId: PENDING });
+    expect(ok.status).toBe(202);
+    expect(written).toEqual([{ [DISCARD_ANNOTATION]: PENDING }]);
   });
 });
