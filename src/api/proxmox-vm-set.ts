@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { conditions } from "./status.js";
 import { API_GROUP } from "./group.js";
 import { ProxmoxVMSpecSchema } from "./proxmox-vm.js";
 
@@ -100,24 +101,12 @@ export const ProxmoxVMSetSpecSchema = z
 export type ProxmoxVMSetSpec = z.output<typeof ProxmoxVMSetSpecSchema>;
 export type ProxmoxVMSetSpecInput = z.input<typeof ProxmoxVMSetSpecSchema>;
 
-const ConditionSchema = z.object({
-  type: z.string().max(316),
-  status: z.enum(["True", "False", "Unknown"]),
-  reason: z.string().max(1024),
-  message: z.string().max(32_768),
-  lastTransitionTime: z.string().meta({ format: "date-time" }),
-  observedGeneration: z.int().min(0).optional(),
-});
-
 export const ProxmoxVMSetStatusSchema = z.object({
   observedGeneration: z.int().min(0).optional(),
   replicas: z.int().min(0).optional().describe("VMs the set has now (not being deleted)."),
   readyReplicas: z.int().min(0).optional().describe("Of those, the ones Ready for their current spec."),
   updatedReplicas: z.int().min(0).optional().describe("Of those, the ones that match the set's current template."),
   selector: z.string().optional().describe("Label selector of the set's VMs (for the scale subresource)."),
-  conditions: z
-    .array(ConditionSchema)
-    .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] })
-    .optional(),
+  conditions,
 });
 export type ProxmoxVMSetStatus = z.infer<typeof ProxmoxVMSetStatusSchema>;

@@ -12,7 +12,8 @@ const ConditionSchema = z.object({
 /** A condition as the API stores it (strings); src/api/conditions.ts names the ones the operator writes. */
 export type StatusCondition = z.infer<typeof ConditionSchema>;
 
-const conditions = z
+/** A status's conditions: a list keyed by type (server-side apply merges by it). */
+export const conditions = z
   .array(ConditionSchema)
   .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] })
   .optional();
