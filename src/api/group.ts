@@ -15,7 +15,7 @@ export const PROXMOX_CONNECTION = {
 } as const;
 export const CATEGORY = "proxmox";
 
-/** Annotation that approves a pending plan (spec.approval: Manual): its value is status.pendingPlan.approveWith (the spec hash, or the plan's run id once the hash was approved before). */
+/** Annotation that approves a pending plan (spec.approval: Manual): its value is status.pendingPlan.approveWith (the spec hash, or the plan's run id once the hash was approved before); the plan's run id always approves it. */
 export const APPROVE_ANNOTATION = `${API_GROUP}/approve`;
 /** Annotation that discards a pending plan: its value is status.pendingPlan.runId. Nothing is applied. */
 export const DISCARD_ANNOTATION = `${API_GROUP}/discard`;

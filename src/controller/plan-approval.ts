@@ -16,10 +16,12 @@ export function approvalValue(status: ProxmoxVMStatus): string | undefined {
   return status.pendingPlan?.approveWith ?? status.pendingApproval?.hash;
 }
 
-/** True when the approve annotation approves the pending plan. */
+/** True when the approve annotation approves the pending plan: its approveWith value, or (always explicit) its run id. */
 export function isApproved(vm: ProxmoxVMObject): boolean {
   const value = approvalValue(vm.status ?? {});
-  return value !== undefined && vm.metadata.annotations?.[APPROVE_ANNOTATION] === value;
+  const annotation = vm.metadata.annotations?.[APPROVE_ANNOTATION];
+  if (annotation === undefined) return false;
+  return annotation === value || annotation === vm.status?.pendingPlan?.runId;
 }
 
 /** The pending plan's run id when the discard annotation names it (a plan not yet discarded). */

@@ -349,7 +349,7 @@ export class VmRun {
     const approval = ctx.vm.metadata.annotations?.[APPROVE_ANNOTATION];
     const shown = ctx.vm.status?.pendingPlan;
     const approver = annotationManager(ctx.vm, APPROVE_ANNOTATION) ?? "unknown";
-    if (!saved || saved.specHash !== hash || (shown && (shown.runId !== saved.runId || approval !== shown.approveWith))) {
+    if (!saved || saved.specHash !== hash || (shown && (shown.runId !== saved.runId || (approval !== shown.approveWith && approval !== shown.runId)))) {
       // Approved, but not a plan anyone saw (it was discarded, or the spec moved on): show one first.
       record.append({ level: "info", type: "run", message: "no kept plan matches the approval: planning again for a new approval; nothing is applied" });
       const plan = await this.plan(ctx, tofu, record);

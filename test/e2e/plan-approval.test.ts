@@ -79,7 +79,9 @@ describe.sequential("plans people can read, approvals that apply exactly what wa
     expect(vm).toMatchObject({ actions: ["update"], replace: false });
     expect(vm!.changes).toContainEqual({ path: "memory.dedicated", action: "change", before: 2048, after: 3072 });
 
-    await kubectl(["annotate", "--overwrite", "-n", h.namespace, "pvm", "reviewed", `${APPROVE}=${pending.approveWith}`]);
+    // The plan's run id approves it as well as approveWith (the spec hash here) does.
+    expect(pending.approveWith).toBe(pending.specHash);
+    await kubectl(["annotate", "--overwrite", "-n", h.namespace, "pvm", "reviewed", `${APPROVE}=${pending.runId}`]);
     const ready = await h.waitForReady("reviewed", 2);
     expect(memoryOnProxmox()).toBe(3072);
     const applyRun = ready!.status!.lastRun!.id;
