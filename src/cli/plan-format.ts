@@ -1,22 +1,11 @@
+import { KNOWN_AFTER_APPLY, SENSITIVE, type AttributeChange, type PlannedResource } from "../terraform/plan-diff.js";
+
+export type { AttributeChange, PlannedResource };
+
 /**
- * A run's plan as GET /api/v1/runs/{id}/plan answers it (/work/notes/api-contract.md, served by
- * src/http): the desired change (synthesized stack vs the last applied one) and tofu's plan.
+ * A run's plan as GET /api/v1/runs/{id}/plan answers it (src/http/openapi.ts): the desired change
+ * (synthesized stack vs the last applied one) and tofu's plan, reduced by src/terraform/plan-diff.ts.
  */
-export interface AttributeChange {
-  path: string;
-  action: "add" | "change" | "remove";
-  before: unknown;
-  after: unknown;
-}
-
-export interface PlannedResource {
-  address: string;
-  actions: ("create" | "update" | "delete" | "read" | "no-op")[];
-  replace: boolean;
-  replacedBy?: string[];
-  changes: AttributeChange[];
-}
-
 export interface RunPlan {
   runId: string;
   specHash: string;
@@ -27,7 +16,7 @@ export interface RunPlan {
 }
 
 /** Placeholders the API puts where a value must not or cannot be shown: printed as they are. */
-const PLACEHOLDERS = new Set(["(sensitive)", "(known after apply)"]);
+const PLACEHOLDERS = new Set([SENSITIVE, KNOWN_AFTER_APPLY]);
 
 export function formatValue(value: unknown): string {
   if (typeof value === "string") return PLACEHOLDERS.has(value) ? value : JSON.stringify(value);
