@@ -208,37 +208,33 @@ export class VmRun {
   }
 
   /**
-   * A run whose plan no one must see first: plan and apply in one tofu process. A refused
-   * replacement is handled as in plan(): a taint a failed run left is cleared and the apply made
-   * again; anything else that forces the replacement is named and the refusal stands.
+   * A run whose plan no one must see first: plan and apply in one tofu process (a refused
+   * replacement handled by untaintedRetry()).
    */
   private async applyInOneStep(ctx: RunContext, record: RunRecord, tofu: TofuSession, hash: string, vmId: number | undefined): Promise<RunResult> {
-    let result;
-    try {
-      result = await tofu.applyAuto(ctx.action === "destroy");
-    } catch (error) {
-      if (ctx.action !== "apply" || !(error instanceof TerraformError) || error.problem !== "replacement-required") throw error;
-      record.append({ level: "info", type: "run", message: "the plan would replace the VM: clearing a taint a failed run may have left, then applying again" });
-      if (!(await tofu.untaintVm())) throw await this.explainRefusal(tofu, record, error);
-      result = await tofu.applyAuto(false);
-    }
+    const result = await this.untaintedRetry(ctx, tofu, record, "applying", (destroy) => tofu.applyAuto(destroy));
     return this.finish(ctx, record, tofu, hash, vmId, result.hasChanges ? result.changes : undefined, result.outputs);
   }
 
+  /** The plan, with a taint a failed run left cleared as in untaintedRetry(). */
+  private plan(ctx: RunContext, tofu: TofuSession, record: RunRecord): Promise<PlanResult> {
+    return this.untaintedRetry(ctx, tofu, record, "planning", (destroy) => tofu.plan(destroy));
+  }
+
   /**
-   * The plan; for an apply run, a plan that wants to replace the VM because a failed create or
-   * update left it tainted is made again after `untaint`: the VM is this resource's own and is
-   * adopted in place. A replacement for any other reason stays refused (prevent_destroy).
+   * `step` (a plan, or a plan-and-apply); for an apply run, a step refused because it would
+   * replace the VM that a failed create or update left tainted is made again after `untaint`: the
+   * VM is this resource's own and is adopted in place. A replacement for any other reason stays
+   * refused (prevent_destroy), naming the attributes that force it.
    */
-  private async plan(ctx: RunContext, tofu: TofuSession, record: RunRecord): Promise<PlanResult> {
+  private async untaintedRetry<T>(ctx: RunContext, tofu: TofuSession, record: RunRecord, doing: string, step: (destroy: boolean) => Promise<T>): Promise<T> {
     try {
-      return await tofu.plan(ctx.action === "destroy");
+      return await step(ctx.action === "destroy");
     } catch (error) {
       if (ctx.action !== "apply" || !(error instanceof TerraformError) || error.problem !== "replacement-required") throw error;
-      record.append({ level: "info", type: "run", message: "the plan would replace the VM: clearing a taint a failed run may have left, then planning again" });
-      // Not tainted: something else forces the replacement; the refusal stands, naming what forces it.
+      record.append({ level: "info", type: "run", message: `the plan would replace the VM: clearing a taint a failed run may have left, then ${doing} again` });
       if (!(await tofu.untaintVm())) throw await this.explainRefusal(tofu, record, error);
-      return tofu.plan(false);
+      return step(false);
     }
   }
 
