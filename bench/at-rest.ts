@@ -35,7 +35,7 @@ import { configDigest } from "../src/simulator/vm-config.js";
 import { Queue } from "bullmq";
 import { RUN_QUEUE } from "../src/queue/run-queue.js";
 import { redisConnection } from "../src/queue/redis-connection.js";
-import { createFleet, diffTally, inPool, reconcileCount, writeAppliedStatus, type RequestTally } from "../test/support/applied-fleet.js";
+import { createFleet, deleteFleet, diffTally, inPool, reconcileCount, writeAppliedStatus, type RequestTally } from "../test/support/applied-fleet.js";
 import { platformKubeConfig, uniqueName } from "../test/support/kube.js";
 import { ensureCrds } from "../test/support/operator-harness.js";
 import { platformEnv } from "../test/support/platform-env.js";
@@ -173,7 +173,12 @@ async function main(): Promise<void> {
   const cleanups: (() => Promise<unknown>)[] = [() => rm(tmp, { recursive: true, force: true })];
   try {
     await core.createNamespace({ body: { metadata: { name: namespace } } });
-    if (!flags["keep-namespace"]) cleanups.unshift(() => core.deleteNamespace({ name: namespace }));
+    if (!flags["keep-namespace"]) {
+      cleanups.unshift(async () => {
+        await deleteFleet(custom, namespace, CONCURRENCY);
+        await core.deleteNamespace({ name: namespace });
+      });
+    }
     log(`namespace ${namespace}; ${N} VMs, ${CONCURRENCY} requests at once`);
 
     // 1. The ProxmoxVMs (with the finalizer a controller would have added): their uids name the simulator's VMs.

@@ -3,7 +3,7 @@
  * writes after a successful apply (the stack hash of the spec, Ready, a VM id), without running
  * tofu. Used by bench/at-rest.ts and the at-rest resync test.
  */
-import type { CustomObjectsApi } from "@kubernetes/client-node";
+import { PatchStrategy, setHeaderOptions, type CustomObjectsApi } from "@kubernetes/client-node";
 import { API_GROUP, API_VERSION, FINALIZER, PROXMOX_VM } from "../../src/api/group.js";
 import { ProxmoxVMSpecSchema } from "../../src/api/proxmox-vm.js";
 import type { ProxmoxVMStatus } from "../../src/api/status.js";
@@ -126,4 +126,22 @@ export async function reconcileCount(metricsUrl: string): Promise<number> {
   let total = 0;
   for (const line of text.split("\n")) if (line.startsWith("ptm_reconcile_total{")) total += Number(line.split(" ").pop());
   return total;
+}
+
+/**
+ * Deletes a fleet's ProxmoxVMs with no controller running: their finalizers are removed first
+ * (the platform has no namespace controller, so deleting the namespace alone would keep them in
+ * etcd for good).
+ */
+export async function deleteFleet(api: CustomObjectsApi, namespace: string, concurrency: number): Promise<void> {
+  const ref = { group: API_GROUP, version: API_VERSION, namespace, plural: PROXMOX_VM.plural };
+  const list = (await api.listNamespacedCustomObject(ref)) as { items: ProxmoxVMObject[] };
+  await inPool(list.items, concurrency, async (vm) => {
+    if (vm.metadata.finalizers?.length) {
+      await api.patchNamespacedCustomObject({ ...ref, name: vm.metadata.name, body: [{ op: "remove", path: "/metadata/finalizers" }] }, setHeaderOptions("Content-Type", PatchStrategy.JsonPatch)).catch((error: unknown) => {
+        if ((error as { code?: number }).code !== 404) throw error;
+      });
+    }
+  });
+  await api.deleteCollectionNamespacedCustomObject(ref);
 }
