@@ -4,7 +4,7 @@ import type { ProxmoxVMStatus } from "../api/status.js";
 import { setCondition } from "../kube/conditions.js";
 import type { ProxmoxVMObject } from "../kube/types.js";
 import type { PlanStore } from "../store/plan-store.js";
-import { annotationManager } from "../jobs/run-diffs.js";
+import { annotationManager } from "../kube/annotation-manager.js";
 
 /**
  * What the approve and discard annotations say about a VM's pending plan. Pure, except

@@ -1,6 +1,5 @@
 import type { Logger } from "pino";
 import type { ProxmoxApiClient } from "../proxmox/api-client.js";
-import type { ProxmoxVMObject } from "../kube/types.js";
 import type { PlanStore } from "../store/plan-store.js";
 import { changeLines, desiredChange, TerraformError, type PlannedChange } from "../terraform/index.js";
 import type { PlanCounts } from "../vm/status.js";
@@ -39,20 +38,6 @@ export function pendingPlanStatus(runId: string, specHash: string, approveWith: 
   };
 }
 
-/**
- * Who wrote the approve (or discard) annotation: the field manager that owns it in managedFields
- * (kubectl's is "kubectl-annotate"; the sidecar's names its token identity). Undefined when the
- * object came without managedFields.
- */
-export function annotationManager(vm: ProxmoxVMObject, annotation: string): string | undefined {
-  const entries = (vm.metadata as { managedFields?: { manager?: string; time?: string; fieldsV1?: unknown }[] }).managedFields ?? [];
-  const owned = entries.filter((e) => {
-    const annotations = (e.fieldsV1 as { "f:metadata"?: { "f:annotations"?: Record<string, unknown> } } | undefined)?.["f:metadata"]?.["f:annotations"];
-    return annotations !== undefined && `f:${annotation}` in annotations;
-  });
-  const latest = owned.sort((a, b) => String(b.time ?? "").localeCompare(String(a.time ?? "")))[0];
-  return latest?.manager;
-}
 
 /** Proxmox's digest of the VM's config file now; undefined when it cannot be read (no VM yet, Proxmox not answering). */
 export async function configDigest(proxmox: ProxmoxApiClient | undefined, node: string, vmId: number | undefined): Promise<string | undefined> {

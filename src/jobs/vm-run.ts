@@ -24,7 +24,8 @@ import { decideAfterPlan, planFactsOf } from "./plan-decision.js";
 import type { RunContext, RunResult } from "./run-context.js";
 import { classifyRunFailure } from "./run-failure.js";
 import { RunRecord, type RunRecordDeps } from "./run-record.js";
-import { annotationManager, configDigest, isStalePlan, pendingPlanStatus, recordDesired } from "./run-diffs.js";
+import { configDigest, isStalePlan, pendingPlanStatus, recordDesired } from "./run-diffs.js";
+import { annotationManager } from "../kube/annotation-manager.js";
 import { readStackVariables, TofuSession, type TofuSessionDeps } from "./tofu-session.js";
 import { pinVmId, type VmIdPinningDeps } from "./vm-id-pinning.js";
 
