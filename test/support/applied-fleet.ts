@@ -136,12 +136,14 @@ export async function reconcileCount(metricsUrl: string): Promise<number> {
 export async function deleteFleet(api: CustomObjectsApi, namespace: string, concurrency: number): Promise<void> {
   const ref = { group: API_GROUP, version: API_VERSION, namespace, plural: PROXMOX_VM.plural };
   const list = (await api.listNamespacedCustomObject(ref)) as { items: ProxmoxVMObject[] };
+  const ignoreGone = (error: unknown) => {
+    if ((error as { code?: number }).code !== 404) throw error;
+  };
+  // One object at a time: a delete-collection of 10,000 outlasts the API server's 60 s request timeout.
   await inPool(list.items, concurrency, async (vm) => {
     if (vm.metadata.finalizers?.length) {
-      await api.patchNamespacedCustomObject({ ...ref, name: vm.metadata.name, body: [{ op: "remove", path: "/metadata/finalizers" }] }, setHeaderOptions("Content-Type", PatchStrategy.JsonPatch)).catch((error: unknown) => {
-        if ((error as { code?: number }).code !== 404) throw error;
-      });
+      await api.patchNamespacedCustomObject({ ...ref, name: vm.metadata.name, body: [{ op: "remove", path: "/metadata/finalizers" }] }, setHeaderOptions("Content-Type", PatchStrategy.JsonPatch)).catch(ignoreGone);
     }
+    await api.deleteNamespacedCustomObject({ ...ref, name: vm.metadata.name }).catch(ignoreGone);
   });
-  await api.deleteCollectionNamespacedCustomObject(ref);
 }
