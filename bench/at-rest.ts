@@ -176,6 +176,9 @@ async function main(): Promise<void> {
     if (!flags["keep-namespace"]) {
       cleanups.unshift(async () => {
         await deleteFleet(custom, namespace, CONCURRENCY);
+        // The namespace's other objects stay too (no namespace controller): the connection would be checked for good.
+        await custom.deleteNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: PROXMOX_CONNECTION.plural, name: "pve" }).catch(() => undefined);
+        await core.deleteNamespacedSecret({ namespace, name: "pve-token" }).catch(() => undefined);
         await core.deleteNamespace({ name: namespace });
       });
     }
