@@ -1,7 +1,8 @@
 /**
  * The controller at rest (issue 13, "10,000 VMs at rest"; a script that prints numbers, not a test).
  *
- *   npx tsx bench/at-rest.ts [--vms 10000] [--concurrency 32] [--resync-s 90] [--tsx]
+ *   npx tsx bench/at-rest.ts [--vms 10000] [--concurrency 32] [--resync-s 90] [--drift-s 60]
+ *     [--changed 10] [--controller-node-options "--max-old-space-size=160"] [--tsx]
  *
  * The controller runs as the image runs it, `node dist/src/main.js` of a tsc build (made into
  * .platform/, so node_modules resolve); `--tsx` runs the sources through tsx instead, whose
@@ -51,6 +52,8 @@ const { values: flags } = parseArgs({
     "resync-s": { type: "string", default: "90" },
     "drift-s": { type: "string", default: "60" },
     changed: { type: "string", default: "10" },
+    /** Extra Node options for the controllers only, e.g. "--max-old-space-size=160". */
+    "controller-node-options": { type: "string", default: "" },
     "keep-namespace": { type: "boolean", default: false },
     /** Run the controller from the sources through tsx (as the other benches do) instead of a tsc build (as the image does). */
     tsx: { type: "boolean", default: false },
@@ -256,7 +259,7 @@ async function main(): Promise<void> {
         {
           ...(process.env as Record<string, string>),
           ...env,
-          NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import=${path.join(repoRoot, "bench/support/request-counter.mjs")}`.trim(),
+          NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} ${flags["controller-node-options"]} --import=${path.join(repoRoot, "bench/support/request-counter.mjs")}`.trim(),
           PTM_BENCH_REQUEST_LOG: tallyFile,
           PTM_NAMESPACE: namespace,
           PTM_QUEUE_PREFIX: `atrest-${id}`,
