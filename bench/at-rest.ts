@@ -2,7 +2,7 @@
  * The controller at rest (issue 13, "10,000 VMs at rest"; a script that prints numbers, not a test).
  *
  *   npx tsx bench/at-rest.ts [--vms 10000] [--concurrency 32] [--resync-s 90] [--drift-s 60]
- *     [--changed 10] [--controller-node-options "--max-old-space-size=160"] [--tsx]
+ *     [--changed 10] [--controller-node-options=--max-old-space-size=160] [--tsx]
  *
  * The controller runs as the image runs it, `node dist/src/main.js` of a tsc build (made into
  * .platform/, so node_modules resolve); `--tsx` runs the sources through tsx instead, whose
